@@ -1,0 +1,5 @@
+import sys
+
+from qnetinspect.cli import main
+
+sys.exit(main())

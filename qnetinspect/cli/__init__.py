@@ -1,0 +1,89 @@
+"""The ``qnetinspect`` command group: one module per subcommand.
+
+Each subcommand module defines ``register(subparsers)``, which adds its parser and sets
+``func`` to a ``run(args) -> int``. Modules import their heavy dependencies (textual, qemu.qmp)
+inside ``run`` so that ``check`` from cron stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from qnetinspect.cli import exit_codes
+from qnetinspect.errors import QNetInspectError
+
+#: subcommand name -> module under qnetinspect.cli
+COMMANDS: dict[str, str] = {
+    "tui": "tui",
+    "show": "show",
+    "check": "check",
+    "parse": "parse",
+    "discover": "discover",
+    "add": "hotplug_add",
+    "remove": "hotplug_remove",
+    "link": "hotplug_link",
+    "lint": "lint",
+    "migrate": "migrate",
+    "demo": "demo",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with our usage code and a one-line message."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(exit_codes.USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="qnetinspect",
+        description="See, check and fix the networks of running QEMU VMs.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module_name in COMMANDS.values():
+        try:
+            module = importlib.import_module(f"qnetinspect.cli.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"qnetinspect.cli.{module_name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"qnetinspect {version('qnetinspect')}"
+    except PackageNotFoundError:
+        return "qnetinspect (not installed)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # bare `qnetinspect [TARGET...]` is the TUI
+    if not args_list or (args_list[0] not in COMMANDS and not args_list[0].startswith("-")):
+        args_list.insert(0, "tui")
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return exit_codes.USAGE
+    try:
+        code: int = func(args)
+    except KeyboardInterrupt:
+        print("qnetinspect: interrupted", file=sys.stderr)
+        return exit_codes.INTERRUPTED
+    except QNetInspectError as exc:
+        print(f"qnetinspect: {exc}", file=sys.stderr)
+        return getattr(args, "error_exit_code", exit_codes.USAGE)
+    except BrokenPipeError:
+        return exit_codes.OK
+    return code

@@ -1,0 +1,75 @@
+"""The exceptions qnetinspect raises. One root, so callers can catch everything of ours at once::
+
+    QNetInspectError
+     ├── UsageError           bad option, target spec, config value (CLI exit 2 / check exit 3)
+     │    └── ConfigError     unreadable or invalid TOML config
+     ├── InputError           unreadable input file or stdin (names the input)
+     ├── TargetError          one target could not be inspected; ``kind`` is one of ERROR_KINDS
+     │    └── CommandFailed   QEMU answered a command with an error (kind "command-failed")
+     └── HotplugError         a planned change was refused or failed (after rollback)
+
+Errors carry attributes (target, kind, cause), not only a message.
+"""
+
+from __future__ import annotations
+
+ERROR_KINDS = (
+    "not-found",
+    "permission-denied",
+    "refused",
+    "timeout",
+    "no-greeting",
+    "not-qmp",
+    "disconnected",
+    "command-failed",
+)
+
+
+class QNetInspectError(Exception):
+    """Root of every qnetinspect exception."""
+
+
+class UsageError(QNetInspectError):
+    """The user asked for something malformed (option, target, value)."""
+
+
+class ConfigError(UsageError):
+    """The config file cannot be read or holds an invalid value."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+class InputError(QNetInspectError):
+    """An input (file, stdin) cannot be read."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+
+
+class TargetError(QNetInspectError):
+    """A target (QMP socket, file) could not be inspected."""
+
+    def __init__(self, target: str, kind: str, message: str) -> None:
+        if kind not in ERROR_KINDS:
+            raise ValueError(f"unknown error kind {kind!r}")
+        super().__init__(f"{target}: {kind}: {message}")
+        self.target = target
+        self.kind = kind
+        self.message = message
+
+
+class CommandFailed(TargetError):
+    """QEMU rejected a QMP command; ``error_class`` is QEMU's class (GenericError ...)."""
+
+    def __init__(self, target: str, command: str, error_class: str, message: str) -> None:
+        super().__init__(target, "command-failed", f"{command}: {message}")
+        self.command = command
+        self.error_class = error_class
+        self.qemu_message = message
+
+
+class HotplugError(QNetInspectError):
+    """A hot-plug change was refused before sending, or failed and was rolled back."""

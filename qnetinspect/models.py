@@ -1,0 +1,289 @@
+"""Typed models of a QEMU network topology and of one inspected VM.
+
+Everything here is a frozen, slotted dataclass or an enum, built from the standard library only,
+so that the parser, the rules and the reports can share them without importing any I/O code.
+
+Order conventions (QEMU prints the opposite for hubs and ports; the parser reverses them):
+- ``Topology.hubs`` are in creation order (QEMU prints the newest hub first);
+- ``Hub.ports`` are in creation order (QEMU prints the newest port first);
+- ``Topology.clients`` are the entries outside every hub, in the order QEMU printed them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+#: Client types that are not an "external" backend: the guest NIC, slirp NAT, the hub port itself.
+NON_EXTERNAL_TYPES = frozenset({"nic", "user", "hubport", "none"})
+NAT_TYPES = frozenset({"user"})
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+class Severity(enum.IntEnum):
+    """How bad a finding is; ordered so that ``max()`` gives the worst."""
+
+    INFO = 10
+    WARNING = 20
+    CRITICAL = 30
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(
+                f"unknown severity {text!r}: expected info, warning or critical"
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """One ``-object filter-*`` printed under the client it is attached to."""
+
+    id: str
+    type: str
+    props: Mapping[str, str] = field(default_factory=lambda: _EMPTY, hash=False)
+    raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NetClient:
+    """One QEMU net client (a NIC queue or a backend queue) as ``info network`` prints it.
+
+    ``info`` holds the ``key=value`` fields only where the backend prints them as such
+    (nic, user, tap, dgram ...); ``info_raw`` is always the exact text after ``type=<t>,``.
+    ``index`` is the queue index (0 except for multiqueue). ``line`` is the 1-based line number
+    in the text it was parsed from (0 when built by other means).
+    """
+
+    name: str
+    type: str
+    index: int = 0
+    info: Mapping[str, str] = field(default_factory=lambda: _EMPTY, hash=False)
+    info_raw: str = ""
+    filters: tuple[Filter, ...] = ()
+    peer: NetClient | None = None
+    line: int = field(default=0, compare=False)
+
+    @property
+    def is_nic(self) -> bool:
+        return self.type == "nic"
+
+    @property
+    def is_nat(self) -> bool:
+        return self.type in NAT_TYPES
+
+    @property
+    def is_external(self) -> bool:
+        """Fail-safe: every type we do not know to be internal counts as external."""
+        return self.type not in NON_EXTERNAL_TYPES
+
+    @property
+    def model(self) -> str | None:
+        return self.info.get("model")
+
+    @property
+    def mac(self) -> str | None:
+        mac = self.info.get("macaddr")
+        return mac.lower() if mac else None
+
+
+@dataclass(frozen=True, slots=True)
+class HubPort:
+    """A port of a QEMU hub. ``name`` is None in formats that do not print port names."""
+
+    name: str | None
+    peer: NetClient | None
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Hub:
+    """A QEMU hub (legacy ``-net`` uses hub 0; ``-netdev hubport,hubid=N`` makes hub N)."""
+
+    id: int
+    ports: tuple[HubPort, ...] = ()
+    line: int = field(default=0, compare=False)
+
+    @property
+    def peers(self) -> tuple[NetClient, ...]:
+        return tuple(p.peer for p in self.ports if p.peer is not None)
+
+    @property
+    def nics(self) -> tuple[NetClient, ...]:
+        return tuple(c for c in self.peers if c.is_nic)
+
+    @property
+    def backends(self) -> tuple[NetClient, ...]:
+        return tuple(c for c in self.peers if not c.is_nic)
+
+
+@dataclass(frozen=True, slots=True)
+class UnparsedLine:
+    """A line of ``info network`` the parser could not read; kept, never dropped."""
+
+    line: int
+    text: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """An L2 segment inside one VM: clients that exchange frames (a hub, or a NIC+backend pair)."""
+
+    clients: tuple[NetClient, ...]
+    hub: int | None = None
+
+    @property
+    def nics(self) -> tuple[NetClient, ...]:
+        return tuple(c for c in self.clients if c.is_nic)
+
+    @property
+    def backends(self) -> tuple[NetClient, ...]:
+        return tuple(c for c in self.clients if not c.is_nic)
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """The parsed ``info network`` of one VM.
+
+    ``dialect`` names the format: ``hub`` (1.2+, port names), ``hub-unnamed`` (1.2 to ~2.x,
+    no port names), ``vlan`` (before 1.2), or ``empty``.
+    """
+
+    hubs: tuple[Hub, ...] = ()
+    clients: tuple[NetClient, ...] = ()
+    unparsed: tuple[UnparsedLine, ...] = ()
+    dialect: str = "hub"
+
+    def hub(self, hub_id: int) -> Hub | None:
+        return next((h for h in self.hubs if h.id == hub_id), None)
+
+    def iter_clients(self) -> Iterator[NetClient]:
+        """Every client, hub peers first, then top-level entries and their peers (queue 0 and up)."""
+        for hub in self.hubs:
+            yield from hub.peers
+        for client in self.clients:
+            yield client
+            if client.peer is not None:
+                yield client.peer
+
+    def nics(self) -> tuple[NetClient, ...]:
+        """NICs, one per name (queue 0 of a multiqueue NIC)."""
+        return _first_queue(c for c in self.iter_clients() if c.is_nic)
+
+    def backends(self) -> tuple[NetClient, ...]:
+        return _first_queue(c for c in self.iter_clients() if not c.is_nic)
+
+    def segments(self) -> tuple[Segment, ...]:
+        """L2 segments inside the VM: each hub, each NIC+backend pair, each lone client."""
+        found: list[Segment] = [Segment(clients=_first_queue(h.peers), hub=h.id) for h in self.hubs]
+        seen: set[str] = set()
+        for client in self.clients:
+            if client.index != 0 or client.name in seen:
+                continue
+            seen.add(client.name)
+            members = (client,) if client.peer is None else (client, client.peer)
+            found.append(Segment(clients=members))
+        return tuple(found)
+
+
+def _first_queue(clients: Iterator[NetClient] | tuple[NetClient, ...]) -> tuple[NetClient, ...]:
+    seen: set[tuple[str, str]] = set()
+    out: list[NetClient] = []
+    for c in clients:
+        key = (c.name, c.type)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(c)
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class UsernetForward:
+    """One host forward of a slirp backend, from ``info usernet``.
+
+    ``src_addr`` is ``*`` when QEMU listens on every host address.
+    """
+
+    netdev: str
+    hub: int
+    protocol: str  # "TCP" or "UDP"
+    state: str  # "HOST_FORWARD" ...
+    src_addr: str
+    src_port: int
+    dst_addr: str
+    dst_port: int
+
+    @property
+    def all_addresses(self) -> bool:
+        return self.src_addr in {"*", "0.0.0.0", "::", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class QomNic:
+    """A NIC device seen through QOM (only ``-device`` NICs appear there)."""
+
+    path: str
+    id: str
+    type: str
+    netdev: str | None
+    mac: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VmInfo:
+    name: str | None = None
+    qemu_version: str | None = None
+    status: str | None = None
+    pid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetFailure:
+    """Why one target could not be inspected. ``kind`` is one of ``qnetinspect.errors.ERROR_KINDS``."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything read from one target at one moment; ``error`` set when it could not be read."""
+
+    target: str
+    vm: VmInfo = field(default_factory=VmInfo)
+    topology: Topology | None = None
+    usernet: tuple[UsernetForward, ...] = ()
+    qom_nics: tuple[QomNic, ...] = ()
+    rx_filters: tuple[Mapping[str, object], ...] = field(default=(), hash=False)
+    info_network_raw: str | None = None
+    error: TargetFailure | None = None
+    live: bool = True  # False for saved text (file:, -): rules needing QMP data say so
+
+    @property
+    def label(self) -> str:
+        """What a person calls this VM: its -name, else the target."""
+        return self.vm.name or self.target
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem a rule found. ``hub`` is None when it is not about one hub."""
+
+    rule: str
+    severity: Severity
+    message: str
+    target: str
+    hub: int | None = None
+    clients: tuple[str, ...] = ()
+    fix: str = ""

@@ -1,0 +1,259 @@
+"""One QMP session to one QEMU: the only place that touches qemu.qmp and sockets.
+
+Every foreign exception is translated here, once, into ``TargetError`` with one of the kinds in
+``qnetinspect.errors.ERROR_KINDS``. qemu.qmp has no timeouts of its own, so the socket connect,
+the greeting and every command run under ``anyio.fail_after``. Cancellation is never swallowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any
+
+import anyio
+from qemu.qmp import ConnectError, EventListener, ExecInterruptedError, ExecuteError, QMPClient
+from qemu.qmp.error import ProtocolError
+
+from qnetinspect.errors import CommandFailed, TargetError
+from qnetinspect.qmp.address import QmpAddress, parse_address
+
+# qemu.qmp logs every failed connect at ERROR; with no handler Python would print those to
+# stderr, and our own one-line error already says it.
+logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
+logging.getLogger("qemu.qmp").propagate = False
+
+DEFAULT_TIMEOUT = 5.0
+
+
+def _refuse_all(event: object) -> bool:
+    return False
+
+
+class BoundedListener(EventListener):
+    """An EventListener that keeps no history, so memory stays flat over days of events."""
+
+    async def put(self, event: Any) -> None:
+        if self.accept(event):
+            await self._queue.put(event)
+
+
+def _kind_of_oserror(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError) or exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return "not-found"
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission-denied"
+    if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
+        return "refused"
+    if exc.errno == errno.ENOTSOCK:
+        return "not-qmp"
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+        return "disconnected"
+    return "refused"
+
+
+class QmpSession:
+    """An open, negotiated QMP session, used as ``async with QmpSession(addr) as qmp:``.
+
+    ``target`` is the name used in errors (the user's spelling of the address).
+    """
+
+    def __init__(
+        self,
+        address: QmpAddress | str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        target: str | None = None,
+    ) -> None:
+        self.address = parse_address(address) if isinstance(address, str) else address
+        self.target = target or str(self.address)
+        self.timeout = timeout
+        self._client = QMPClient(f"qnetinspect:{self.target}")
+        # qemu.qmp's default listener (which cannot be removed) keeps every event forever in
+        # its queue and history: make it refuse all events; callers use listen() instead.
+        self._client.events.event_filter = _refuse_all
+        self._open = False
+
+    # ----------------------------------------------------------------- lifecycle
+    async def __aenter__(self) -> QmpSession:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Connect and negotiate.
+
+        Raises TargetError: not-found, permission-denied, refused, timeout (connect),
+        no-greeting (accepted but silent), not-qmp, disconnected.
+        """
+        sock = await self._connect_socket()
+        try:
+            with anyio.fail_after(self.timeout):
+                await self._client.connect(sock)
+        except TimeoutError:
+            sock.close()
+            await self._abandon()
+            raise TargetError(
+                self.target,
+                "no-greeting",
+                f"socket accepted but QEMU sent no QMP greeting within {self.timeout:g}s "
+                "(another client holds the monitor, or QEMU is stopped)",
+            ) from None
+        except ConnectError as exc:
+            sock.close()
+            raise self._map_connect_error(exc) from exc
+        self._open = True
+
+    async def close(self) -> None:
+        """Disconnect; never raises for a session that already broke."""
+        if not self._open:
+            return
+        self._open = False
+        with anyio.move_on_after(self.timeout, shield=True):
+            try:
+                await self._client.disconnect()
+            except Exception:  # noqa: BLE001 - the session is going away; the cause was reported
+                pass
+
+    async def _abandon(self) -> None:
+        with anyio.move_on_after(1.0, shield=True):
+            try:
+                await self._client.disconnect()
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def _connect_socket(self) -> socket.socket:
+        addr = self.address
+        loop = asyncio.get_running_loop()
+        if addr.path is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            target_addr: Any = addr.path
+        else:
+            try:
+                infos = await loop.getaddrinfo(addr.host, addr.port, type=socket.SOCK_STREAM)
+            except OSError as exc:
+                raise TargetError(self.target, "not-found", f"cannot resolve {addr.host}: {exc}") from exc
+            family, _, _, _, target_addr = infos[0]
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            with anyio.fail_after(self.timeout):
+                await loop.sock_connect(sock, target_addr)
+        except TimeoutError:
+            sock.close()
+            raise TargetError(
+                self.target, "timeout", f"connect did not complete within {self.timeout:g}s"
+            ) from None
+        except OSError as exc:
+            sock.close()
+            raise TargetError(self.target, _kind_of_oserror(exc), exc.strerror or str(exc)) from exc
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _map_connect_error(self, exc: ConnectError) -> TargetError:
+        cause = exc.exc
+        if isinstance(cause, EOFError) or isinstance(getattr(cause, "exc", None), EOFError):
+            return TargetError(self.target, "disconnected", "peer closed the connection before the QMP greeting")
+        if isinstance(cause, OSError):
+            return TargetError(self.target, _kind_of_oserror(cause), cause.strerror or str(cause))
+        if isinstance(cause, ProtocolError):
+            return TargetError(self.target, "not-qmp", f"peer does not speak QMP ({cause})")
+        return TargetError(self.target, "not-qmp", str(exc))
+
+    # ----------------------------------------------------------------- commands
+    @property
+    def greeting_version(self) -> str | None:
+        greeting = self._client.greeting
+        if greeting is None:
+            return None
+        try:
+            q = greeting.QMP.version["qemu"]
+            return f"{q['major']}.{q['minor']}.{q['micro']}"
+        except (KeyError, TypeError):
+            return None
+
+    async def execute(
+        self, command: str, arguments: Mapping[str, object] | None = None, *, timeout: float | None = None
+    ) -> object:
+        """Run one QMP command and return its ``return`` value.
+
+        Raises CommandFailed (QEMU answered with an error), TargetError timeout / disconnected.
+        """
+        limit = self.timeout if timeout is None else timeout
+        try:
+            with anyio.fail_after(limit):
+                return await self._client.execute(command, dict(arguments) if arguments else None)
+        except TimeoutError:
+            raise TargetError(
+                self.target, "timeout", f"{command}: no reply within {limit:g}s"
+            ) from None
+        except ExecuteError as exc:
+            raise CommandFailed(self.target, command, exc.error_class, str(exc)) from exc
+        except ExecInterruptedError as exc:
+            self._open = False
+            raise TargetError(self.target, "disconnected", f"{command}: connection lost") from exc
+        except (OSError, EOFError) as exc:
+            self._open = False
+            raise TargetError(self.target, "disconnected", f"{command}: {exc}") from exc
+        except ProtocolError as exc:
+            raise TargetError(self.target, "not-qmp", f"{command}: bad reply ({exc})") from exc
+
+    async def hmp(self, command_line: str, *, timeout: float | None = None) -> str:
+        """Run a fixed, read-only HMP command (never built from user input) and return its text."""
+        result = await self.execute(
+            "human-monitor-command", {"command-line": command_line}, timeout=timeout
+        )
+        if not isinstance(result, str):
+            raise TargetError(self.target, "not-qmp", f"{command_line}: reply is not text")
+        return result
+
+    async def execute_many(
+        self, commands: Sequence[tuple[str, Mapping[str, object] | None]]
+    ) -> list[object | CommandFailed]:
+        """Send independent commands together (pipelined) and collect each result or failure."""
+        results: list[object | CommandFailed] = [None] * len(commands)
+
+        async def one(i: int, cmd: str, args: Mapping[str, object] | None) -> None:
+            try:
+                results[i] = await self.execute(cmd, args)
+            except CommandFailed as exc:
+                results[i] = exc
+
+        async with anyio.create_task_group() as tg:
+            for i, (cmd, args) in enumerate(commands):
+                tg.start_soon(one, i, cmd, args)
+        return results
+
+    # ----------------------------------------------------------------- events
+    @asynccontextmanager
+    async def listen(self, names: Sequence[str] | None = None) -> AsyncIterator[BoundedListener]:
+        """Receive QMP events (all, or only ``names``) while the block runs; drained on exit.
+
+        Iterate with ``async for event in listener`` or ``await listener.get()``; each event is a
+        mapping with ``event``, ``data`` and ``timestamp``.
+        """
+        listener = BoundedListener(names=list(names) if names else None)
+        self._client.register_listener(listener)
+        try:
+            yield listener
+        finally:
+            self._client.remove_listener(listener)
+            listener.clear()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open and self._client.runstate.name == "RUNNING"

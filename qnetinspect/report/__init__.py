@@ -1,0 +1,1 @@
+"""Output formats: text, JSON, Prometheus, Nagios, seed-style diagrams, DOT/Mermaid."""
