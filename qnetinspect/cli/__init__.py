@@ -35,7 +35,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse that exits with our usage code and a one-line message."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(exit_codes.USAGE, f"{self.prog}: error: {message}\n")
+        # a subcommand may set usage_exit_code (check: 3, UNKNOWN, as monitoring plugins do)
+        code = getattr(self, "usage_exit_code", exit_codes.USAGE)
+        self.exit(code, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args_list or (args_list[0] not in COMMANDS and not args_list[0].startswith("-")):
         args_list.insert(0, "tui")
     parser = build_parser()
+    if args_list[0] == "check":  # e.g. an unknown option of check is still UNKNOWN (3)
+        parser.usage_exit_code = exit_codes.NAGIOS_UNKNOWN  # type: ignore[attr-defined]
     args = parser.parse_args(args_list)
     func = getattr(args, "func", None)
     if func is None:

@@ -8,9 +8,11 @@ the greeting and every command run under ``anyio.fail_after``. Cancellation is n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import socket
+import struct
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -19,6 +21,7 @@ from typing import Any
 import anyio
 from qemu.qmp import ConnectError, EventListener, ExecInterruptedError, ExecuteError, QMPClient
 from qemu.qmp.error import ProtocolError
+from qemu.qmp.protocol import StateError
 
 from qnetinspect.errors import CommandFailed, TargetError
 from qnetinspect.qmp.address import QmpAddress, parse_address
@@ -57,6 +60,22 @@ def _kind_of_oserror(exc: OSError) -> str:
     return "refused"
 
 
+#: public name: the error kind of an OSError (also used for files by inventory)
+kind_of_oserror = _kind_of_oserror
+
+
+def _peer_pid(sock: socket.socket) -> int | None:
+    """The pid behind a connected unix socket; lets an explicit path name its QEMU."""
+    if sock.family != socket.AF_UNIX or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    pid: int = struct.unpack("3i", creds)[0]
+    return pid or None
+
+
 class QmpSession:
     """An open, negotiated QMP session, used as ``async with QmpSession(addr) as qmp:``.
 
@@ -78,6 +97,8 @@ class QmpSession:
         # its queue and history: make it refuse all events; callers use listen() instead.
         self._client.events.event_filter = _refuse_all
         self._open = False
+        #: pid of the process that listens on a unix socket (SO_PEERCRED), else None
+        self.peer_pid: int | None = None
 
     # ----------------------------------------------------------------- lifecycle
     async def __aenter__(self) -> QmpSession:
@@ -99,6 +120,7 @@ class QmpSession:
         no-greeting (accepted but silent), not-qmp, disconnected.
         """
         sock = await self._connect_socket()
+        self.peer_pid = _peer_pid(sock)
         try:
             with anyio.fail_after(self.timeout):
                 await self._client.connect(sock)
@@ -114,6 +136,11 @@ class QmpSession:
         except ConnectError as exc:
             sock.close()
             raise self._map_connect_error(exc) from exc
+        except BaseException:
+            # cancelled from outside (or a bug): leave no socket or reader task behind
+            sock.close()
+            await self._abandon()
+            raise
         self._open = True
 
     async def close(self) -> None:
@@ -122,17 +149,14 @@ class QmpSession:
             return
         self._open = False
         with anyio.move_on_after(self.timeout, shield=True):
-            try:
+            # the session is going away; the cause was already reported
+            with contextlib.suppress(Exception):
                 await self._client.disconnect()
-            except Exception:  # noqa: BLE001 - the session is going away; the cause was reported
-                pass
 
     async def _abandon(self) -> None:
         with anyio.move_on_after(1.0, shield=True):
-            try:
+            with contextlib.suppress(Exception):
                 await self._client.disconnect()
-            except Exception:  # noqa: BLE001
-                pass
 
     async def _connect_socket(self) -> socket.socket:
         addr = self.address
@@ -144,7 +168,9 @@ class QmpSession:
             try:
                 infos = await loop.getaddrinfo(addr.host, addr.port, type=socket.SOCK_STREAM)
             except OSError as exc:
-                raise TargetError(self.target, "not-found", f"cannot resolve {addr.host}: {exc}") from exc
+                raise TargetError(
+                    self.target, "not-found", f"cannot resolve {addr.host}: {exc}"
+                ) from exc
             family, _, _, _, target_addr = infos[0]
             sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
@@ -167,11 +193,15 @@ class QmpSession:
     def _map_connect_error(self, exc: ConnectError) -> TargetError:
         cause = exc.exc
         if isinstance(cause, EOFError) or isinstance(getattr(cause, "exc", None), EOFError):
-            return TargetError(self.target, "disconnected", "peer closed the connection before the QMP greeting")
+            return TargetError(
+                self.target, "disconnected", "peer closed the connection before the QMP greeting"
+            )
         if isinstance(cause, OSError):
             return TargetError(self.target, _kind_of_oserror(cause), cause.strerror or str(cause))
         if isinstance(cause, ProtocolError):
-            return TargetError(self.target, "not-qmp", f"peer does not speak QMP ({cause})")
+            # qemu.qmp appends the raw bytes on further lines; keep the report to one line
+            first = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+            return TargetError(self.target, "not-qmp", f"peer does not speak QMP ({first})")
         return TargetError(self.target, "not-qmp", str(exc))
 
     # ----------------------------------------------------------------- commands
@@ -181,13 +211,17 @@ class QmpSession:
         if greeting is None:
             return None
         try:
-            q = greeting.QMP.version["qemu"]
+            q: Any = greeting.QMP.version["qemu"]
             return f"{q['major']}.{q['minor']}.{q['micro']}"
         except (KeyError, TypeError):
             return None
 
     async def execute(
-        self, command: str, arguments: Mapping[str, object] | None = None, *, timeout: float | None = None
+        self,
+        command: str,
+        arguments: Mapping[str, object] | None = None,
+        *,
+        timeout: float | None = None,
     ) -> object:
         """Run one QMP command and return its ``return`` value.
 
@@ -211,6 +245,10 @@ class QmpSession:
             raise TargetError(self.target, "disconnected", f"{command}: {exc}") from exc
         except ProtocolError as exc:
             raise TargetError(self.target, "not-qmp", f"{command}: bad reply ({exc})") from exc
+        except StateError as exc:
+            # the peer hung up while we were idle: qemu.qmp is already disconnecting
+            self._open = False
+            raise TargetError(self.target, "disconnected", f"{command}: connection lost") from exc
 
     async def hmp(self, command_line: str, *, timeout: float | None = None) -> str:
         """Run a fixed, read-only HMP command (never built from user input) and return its text."""
@@ -222,20 +260,32 @@ class QmpSession:
         return result
 
     async def execute_many(
-        self, commands: Sequence[tuple[str, Mapping[str, object] | None]]
+        self,
+        commands: Sequence[tuple[str, Mapping[str, object] | None]],
+        *,
+        timeout: float | None = None,
     ) -> list[object | CommandFailed]:
-        """Send independent commands together (pipelined) and collect each result or failure."""
+        """Send independent commands together (pipelined) and collect each result or failure.
+
+        A command QEMU rejects gives its CommandFailed in the list. Raises TargetError (the
+        first one, not an ExceptionGroup) when the session itself fails: timeout, disconnected.
+        """
         results: list[object | CommandFailed] = [None] * len(commands)
+        broken: list[TargetError] = []
 
         async def one(i: int, cmd: str, args: Mapping[str, object] | None) -> None:
             try:
-                results[i] = await self.execute(cmd, args)
+                results[i] = await self.execute(cmd, args, timeout=timeout)
             except CommandFailed as exc:
                 results[i] = exc
+            except TargetError as exc:
+                broken.append(exc)
 
         async with anyio.create_task_group() as tg:
             for i, (cmd, args) in enumerate(commands):
                 tg.start_soon(one, i, cmd, args)
+        if broken:
+            raise broken[0]
         return results
 
     # ----------------------------------------------------------------- events

@@ -1,20 +1,115 @@
-"""Rules registry and evaluation. (stub: being written)
+"""Rules registry and evaluation.
 
-Public API (stable): ``evaluate(snapshots, config=None) -> list[Finding]`` runs every rule on every
-snapshot and the cross-VM rules across them; ``evaluate_topology(topology, target)`` for one text.
+Public API (stable): ``evaluate(snapshots, config=None) -> list[Finding]`` runs every per-VM rule
+on every readable snapshot and the cross-VM rules across them; ``evaluate_topology(topology,
+target)`` does it for one parsed text. One rule = one module + one line in ``RULES`` + one case
+file ``fixtures/rules/<slug>.json``.
+
+Findings always have the target of one VM (a cross-VM finding is reported once per VM involved,
+naming the others as ``label/client``), and are sorted by severity (worst first), target, hub
+(none first), rule, message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import fnmatch
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from qnetinspect.models import Finding, Snapshot, Topology
+from qnetinspect.rules.base import Rule
+from qnetinspect.rules.bridged_externals import BridgedExternals
+from qnetinspect.rules.dangling_backend import DanglingBackend
+from qnetinspect.rules.default_mac import DefaultMac
+from qnetinspect.rules.duplicate_mac import DuplicateMac
+from qnetinspect.rules.emulated_nic import EmulatedNic
+from qnetinspect.rules.hostfwd_all_addresses import HostfwdAllAddresses
+from qnetinspect.rules.legacy_net import LegacyNet
+from qnetinspect.rules.multi_nic_hub import MultiNicHub
+from qnetinspect.rules.nat_external_hub import NatExternalHub
+from qnetinspect.rules.nic_without_backend import NicWithoutBackend
+from qnetinspect.rules.socket_disconnected import SocketDisconnected
+
+if TYPE_CHECKING:
+    from qnetinspect.config import Config
+
+__all__ = ["RULES", "Rule", "evaluate", "evaluate_topology", "rule_by_slug", "sort_findings"]
+
+RULES: tuple[Rule, ...] = (
+    NatExternalHub(),
+    BridgedExternals(),
+    MultiNicHub(),
+    NicWithoutBackend(),
+    DanglingBackend(),
+    DuplicateMac(),
+    DefaultMac(),
+    HostfwdAllAddresses(),
+    SocketDisconnected(),
+    EmulatedNic(),
+    LegacyNet(),
+)
+
+_BY_SLUG = {r.slug: r for r in RULES}
 
 
-def evaluate(snapshots: Sequence[Snapshot], config: Any = None) -> list[Finding]:
-    return []
+def rule_by_slug(slug: str) -> Rule | None:
+    return _BY_SLUG.get(slug)
 
 
-def evaluate_topology(topology: Topology, target: str = "-", config: Any = None) -> list[Finding]:
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Deterministic order: severity (worst first), target, hub (none first), rule, message."""
+    return sorted(
+        findings,
+        key=lambda f: (
+            -int(f.severity),
+            f.target,
+            f.hub is not None,
+            f.hub if f.hub is not None else 0,
+            f.rule,
+            f.message,
+        ),
+    )
+
+
+def evaluate(snapshots: Sequence[Snapshot], config: Config | None = None) -> list[Finding]:
+    """Run the catalogue. Snapshots with ``error`` set or no topology are skipped. ``config``
+    disables rules, overrides severities and drops suppressed findings."""
+    readable = [s for s in snapshots if s.error is None and s.topology is not None]
+    findings: list[Finding] = []
+    for rule in RULES:
+        if config is not None and not config.rule_enabled(rule.slug):
+            continue
+        if rule.cross_vm:
+            findings.extend(rule.check_all(readable))
+            continue
+        for snap in readable:
+            assert snap.topology is not None
+            findings.extend(rule.check(snap, snap.topology))
+    if config is not None:
+        findings = list(_apply_config(findings, readable, config))
+    return sort_findings(findings)
+
+
+def _apply_config(
+    findings: Iterable[Finding], snapshots: Sequence[Snapshot], config: Config
+) -> Iterable[Finding]:
+    labels = {s.target: s.label for s in snapshots}
+    for f in findings:
+        label = labels.get(f.target, f.target)
+        if any(
+            s.rule in (f.rule, "*")
+            and (fnmatch.fnmatchcase(label, s.vm) or fnmatch.fnmatchcase(f.target, s.vm))
+            and (s.hub is None or s.hub == f.hub)
+            for s in config.suppress
+        ):
+            continue
+        severity = config.severity_for(f.rule)
+        yield f if severity is None else replace(f, severity=severity)
+
+
+def evaluate_topology(
+    topology: Topology, target: str = "-", config: Config | None = None
+) -> list[Finding]:
+    """Findings for one parsed ``info network`` text (not live: no ``info usernet``)."""
     return evaluate([Snapshot(target=target, topology=topology, live=False)], config)

@@ -1,0 +1,221 @@
+"""``qnetinspect check``: a monitoring plugin (Nagios/Icinga), JSON, or Prometheus textfile.
+
+Exit codes follow monitoring-plugins: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (our own failure:
+bad usage, unreadable config). Imports stay light (no textual, no rich): cron runs this often.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from qnetinspect.cli import exit_codes
+
+if TYPE_CHECKING:
+    from qnetinspect.config import Config
+    from qnetinspect.models import Finding, Snapshot
+
+FORMATS = ("nagios", "json", "prometheus")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of seconds > 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 1")
+    return value
+
+
+def add_inspection_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by commands that inspect targets (check, show)."""
+    p.add_argument("targets", nargs="*", metavar="TARGET",
+                   help="socket path, unix:PATH, tcp:HOST:PORT, glob, auto, - or file:PATH "
+                        "(default: targets of the config file)")
+    p.add_argument("--timeout", type=_positive_float, metavar="S",
+                   help="seconds allowed per VM (default 5, or the config's timeout)")
+    p.add_argument("--concurrency", type=_positive_int, metavar="N",
+                   help="VMs inspected at once (default 32, or the config's concurrency)")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML config (default: $XDG_CONFIG_HOME/qnetinspect/config.toml "
+                        "if present)")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "check",
+        help="monitoring plugin: exit 0/1/2/3 with a status line (or JSON / Prometheus)",
+        description="Inspect the targets and report as a monitoring plugin: exit 0 OK, "
+        "1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+    )
+    # usage errors of a monitoring plugin are UNKNOWN (3), not CRITICAL (2)
+    p.usage_exit_code = exit_codes.NAGIOS_UNKNOWN
+    add_inspection_options(p)
+    p.add_argument("--format", choices=FORMATS, default="nagios")
+    p.add_argument("--output", metavar="FILE",
+                   help="write the report to FILE atomically (temporary file + rename) "
+                        "instead of stdout, e.g. for node_exporter's textfile collector")
+    p.add_argument("--unreachable", choices=("ok", "warning", "critical", "unknown"),
+                   default="warning", help="state of a target that cannot be inspected "
+                   "(default: warning)")
+    p.set_defaults(func=run, error_exit_code=exit_codes.NAGIOS_UNKNOWN)
+
+
+# ----------------------------------------------------------------------------- shared
+def inspect_all(
+    specs: Sequence[str], *, config_path: str | None, timeout: float | None,
+    concurrency: int | None,
+) -> tuple[list[Snapshot], list[Finding], float, Config]:
+    """Expand targets, inspect them all, evaluate the rules; returns the wall time too.
+
+    Raises UsageError (bad target, no target, bad config) and InputError (stdin unreadable).
+    """
+    from qnetinspect.config import load_config
+    from qnetinspect.errors import UsageError
+    from qnetinspect.rules import evaluate
+    from qnetinspect.targets import expand_targets
+
+    config = load_config(config_path)
+    specs = list(specs) or list(config.targets)
+    if not specs:
+        raise UsageError("no target: give TARGET... (a socket path, tcp:HOST:PORT, a glob, "
+                         "auto, - or file:PATH) or `targets` in the config file")
+    targets = expand_targets(specs)
+    stdin_text = _read_stdin() if any(t.kind == "stdin" for t in targets) else None
+    started = time.monotonic()
+    snapshots = run_gather(
+        targets,
+        timeout=timeout if timeout is not None else config.timeout,
+        concurrency=concurrency if concurrency is not None else config.concurrency,
+        stdin_text=stdin_text,
+    )
+    duration = time.monotonic() - started
+    return snapshots, evaluate(snapshots, config), duration, config
+
+
+def _read_stdin() -> str:
+    from qnetinspect.errors import InputError
+
+    if sys.stdin is None:
+        raise InputError("stdin", "not open")
+    try:
+        return sys.stdin.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError("stdin", f"cannot read: {exc}") from exc
+
+
+def run_gather(targets: Any, *, timeout: float, concurrency: int,
+               stdin_text: str | None) -> list[Snapshot]:
+    """``inventory.gather`` on a fresh event loop, with asyncio's stray noise kept off stderr."""
+    import asyncio
+    import logging
+
+    from qnetinspect.inventory import gather
+
+    # A peer that drops the connection makes asyncio log "socket.send() raised exception" and
+    # qemu.qmp leave a finished future unread; the target's error kind already says it.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+
+    async def main() -> list[Snapshot]:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: None)
+        return await gather(targets, timeout=timeout, concurrency=concurrency,
+                            stdin_text=stdin_text)
+
+    return asyncio.run(main())
+
+
+def document(
+    snapshots: Sequence[Snapshot], findings: Sequence[Finding], **top: Any
+) -> dict[str, Any]:
+    """The JSON document: ``{"schema": 1, **top, "targets": [...], "findings": [...]}``."""
+    from qnetinspect.report.json import SCHEMA, finding_to_dict, snapshot_to_dict
+
+    targets = []
+    for s in snapshots:
+        d = snapshot_to_dict(s, [f for f in findings if f.target == s.target])
+        d["vm"]["pid"] = s.vm.pid
+        d["live"] = s.live
+        targets.append(d)
+    return {"schema": SCHEMA, **top, "targets": targets,
+            "findings": [finding_to_dict(f) for f in findings]}
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write FILE via a temporary file in the same directory and a rename."""
+    from qnetinspect.errors import UsageError
+
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".qnetinspect-", dir=directory)
+    except OSError as exc:
+        raise UsageError(f"--output {path}: cannot write: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        os.unlink(tmp)
+        raise UsageError(f"--output {path}: cannot write: {exc.strerror or exc}") from exc
+
+
+# ----------------------------------------------------------------------------- run
+def run(args: argparse.Namespace) -> int:
+    from qnetinspect.report.nagios import verdict
+
+    snapshots, findings, duration, _ = inspect_all(
+        args.targets, config_path=args.config, timeout=args.timeout,
+        concurrency=args.concurrency,
+    )
+    v = verdict(snapshots, findings, unreachable=args.unreachable)
+    if args.format == "prometheus":
+        from qnetinspect.report.prometheus import (
+            build_registry,
+            render_prometheus,
+            write_textfile,
+        )
+
+        registry = build_registry(snapshots, findings, state=v.state, duration=duration)
+        if args.output:
+            try:
+                write_textfile(args.output, registry)
+            except OSError as exc:
+                from qnetinspect.errors import UsageError
+
+                raise UsageError(f"--output {args.output}: cannot write: "
+                                 f"{exc.strerror or exc}") from exc
+            return v.state
+        text = render_prometheus(registry)
+    elif args.format == "json":
+        import json
+
+        doc = document(snapshots, findings, status=v.name.lower(), summary={
+            "vms": v.vms, "unreachable": len(v.unreachable), **v.counts,
+            "duration": round(duration, 3)})
+        text = json.dumps(doc, indent=2) + "\n"
+    else:
+        from qnetinspect.report.nagios import render_nagios
+
+        text = render_nagios(snapshots, findings, v, duration=duration)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return v.state

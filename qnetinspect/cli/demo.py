@@ -1,0 +1,184 @@
+"""``qnetinspect demo``: start a few real QEMUs showing the seed's cases, then look at them.
+
+Every QEMU it started is stopped on the way out, whatever the way: normal exit, Ctrl-C, SIGTERM,
+SIGHUP, a crash (``qemu_fleet`` try/finally), even SIGKILL (the QEMUs carry PR_SET_PDEATHSIG).
+Without ``qemu-system-x86_64`` (or with ``--replay``) it serves recorded captures of the same VMs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from qnetinspect.cli import exit_codes
+
+TITLE = "qnetinspect demo"
+_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="start demo VMs (the NAT-leak cases) and inspect them",
+        description=(
+            "Start five paused, disk-less QEMU VMs on 127.0.0.1 showing a NAT leak on a legacy "
+            "hub, the same backends on separate hubs, a clean pair and two VMs on one socket "
+            "segment with the same default MAC, then open the TUI on them. Every VM is stopped "
+            "on exit. Without qemu-system-x86_64, recorded captures of the same VMs are used."
+        ),
+    )
+    parser.add_argument(
+        "--no-tui",
+        action="store_true",
+        help="print each VM's diagram and the findings instead of opening the TUI",
+    )
+    parser.add_argument(
+        "--hold",
+        action="store_true",
+        help="with --no-tui: keep the VMs running until Ctrl-C, SIGTERM or SIGHUP "
+        "(inspect their sockets from another terminal)",
+    )
+    parser.add_argument(
+        "--keep-dir",
+        action="store_true",
+        help="keep the temporary directory (QMP sockets, QEMU logs) after exit",
+    )
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="serve recorded captures of the demo VMs instead of starting QEMU",
+    )
+    parser.set_defaults(func=run)
+
+
+class _Signalled(SystemExit):
+    """Raised by the SIGTERM/SIGHUP handler. A SystemExit, so asyncio (the TUI) lets it through
+    instead of storing it in a task, and every ``finally`` on the way out runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
+@contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """Turn the first SIGTERM/SIGHUP/SIGINT into an exception; ignore the ones that follow, so a
+    second signal cannot interrupt the cleanup half-way and leave a QEMU behind."""
+    fired = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal fired
+        if fired:
+            return
+        fired = True
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise _Signalled(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in _SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _log(message: str) -> None:
+    print(f"demo: {message}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from qnetinspect.vmrunner import QEMU_BINARY, find_qemu
+
+    workdir = Path(tempfile.mkdtemp(prefix="qni-demo-"))
+    try:
+        with _signals_unwind():
+            if args.replay:
+                return _run_replay(workdir, args)
+            if find_qemu() is None:
+                print(
+                    f"qnetinspect: {QEMU_BINARY} not found; install it for live VMs "
+                    "(Debian/Ubuntu: apt-get install qemu-system-x86; "
+                    "Fedora: dnf install qemu-system-x86) - "
+                    "showing recorded captures instead",
+                    file=sys.stderr,
+                )
+                return _run_replay(workdir, args)
+            return _run_live(workdir, args)
+    except _Signalled as exc:
+        _log(f"stopped by signal {signal.Signals(exc.signum).name}")
+        return 128 + exc.signum
+    finally:
+        if args.keep_dir:
+            _log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_live(workdir: Path, args: argparse.Namespace) -> int:
+    from qnetinspect.demo import DEMO_VMS, start_demo_vms
+    from qnetinspect.vmrunner import qemu_fleet
+
+    with qemu_fleet() as vms:
+        start_demo_vms(workdir, vms)
+        pids = " ".join(str(vm.pid) for vm in vms)
+        _log(f"started {len(vms)} QEMU VMs in {workdir} (pids {pids})")
+        try:
+            return _present([str(vm.qmp_path) for vm in vms], [v.what for v in DEMO_VMS], args)
+        finally:
+            _log(f"stopping {len(vms)} QEMU VMs")
+
+
+def _run_replay(workdir: Path, args: argparse.Namespace) -> int:
+    from qnetinspect.demo import DEMO_VMS, bundled_captures
+    from qnetinspect.qmp.replay import ReplayFleet
+
+    recorded = bundled_captures()
+    names = [name for name, _ in recorded]
+    with ReplayFleet([cap for _, cap in recorded], workdir, names=names) as fleet:
+        _log(f"serving {len(names)} recorded VMs in {workdir} (replay, no QEMU)")
+        return _present([str(p) for p in fleet.sockets], [v.what for v in DEMO_VMS], args)
+
+
+def _present(targets: Sequence[str], whats: Sequence[str], args: argparse.Namespace) -> int:
+    if not args.no_tui:
+        try:
+            from qnetinspect.tui.app import run_tui
+        except ImportError:
+            _log("the TUI is not available; printing the report instead")
+        else:
+            result = run_tui(list(targets), title=TITLE)
+            return result if isinstance(result, int) else exit_codes.OK
+    _print_report(targets, whats)
+    if args.hold:
+        _log("ready; VMs keep running until Ctrl-C, SIGTERM or SIGHUP")
+        while True:
+            time.sleep(3600)
+    return exit_codes.OK
+
+
+def _print_report(targets: Sequence[str], whats: Sequence[str]) -> None:
+    """What each VM shows, then ``qnetinspect show``'s text: per VM its diagram and findings."""
+    import anyio
+
+    from qnetinspect.inventory import gather
+    from qnetinspect.report.text import render_text
+    from qnetinspect.rules import evaluate
+    from qnetinspect.targets import expand_targets
+
+    snapshots = anyio.run(gather, expand_targets(list(targets), allow_stdin=False))
+    findings = evaluate(snapshots)
+    width = max(len(s.label) for s in snapshots)
+    legend = [f"{TITLE}: {len(snapshots)} VMs"]
+    legend += [f"  {s.label:<{width}}  {what}" for s, what in zip(snapshots, whats, strict=True)]
+    sys.stdout.write("\n".join(legend) + "\n\n" + render_text(snapshots, findings))
+    sys.stdout.flush()

@@ -1,0 +1,36 @@
+"""``qnetinspect link TARGET DEVICE_ID up|down``: set the link state of a NIC or netdev."""
+
+from __future__ import annotations
+
+import argparse
+
+from qnetinspect.cli.hotplug_add import add_common, guarded
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "link",
+        help="set a NIC's (or netdev's) link up or down",
+        description="set_link on a NIC or netdev named in info network.",
+    )
+    p.add_argument("target", metavar="TARGET", help="QMP socket path, unix:PATH or tcp:HOST:PORT")
+    p.add_argument("device_id", metavar="DEVICE_ID", help="NIC or netdev name")
+    p.add_argument("state", choices=("up", "down"), help="the new link state")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return guarded(lambda: _link(args))
+
+
+async def _link(args: argparse.Namespace) -> int:
+    from qnetinspect.cli.hotplug_add import present_and_apply
+    from qnetinspect.hotplug import live
+    from qnetinspect.hotplug.plan import plan_link
+
+    async with live.session_for(args.target, timeout=args.timeout) as session:
+        snapshot = await live.read_snapshot(session, session.target)
+        plan = plan_link(snapshot, args.device_id, args.state == "up")
+        return await present_and_apply(session, plan, args)

@@ -1,0 +1,152 @@
+"""``qnetinspect parse [FILE|-] [--format text|json]``: saved ``info network`` text -> topology.
+
+Reads a file, or stdin for ``-`` or no argument (e.g. piped from
+``virsh qemu-monitor-command DOM --hmp 'info network'``). A capture JSON file (an object with an
+``info_network`` key, as in fixtures/captures) is accepted too; its ``info usernet`` is then
+used by the rules as well. Never fails on content: unreadable lines are reported, exit 0. An
+unreadable file is one line ``qnetinspect: FILE: <reason>`` and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from qnetinspect.cli import exit_codes
+from qnetinspect.errors import InputError
+from qnetinspect.models import Finding, NetClient, Topology
+
+STDIN = "-"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "parse",
+        help="parse saved 'info network' text (file or stdin) into a topology and findings",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    p.add_argument(
+        "file",
+        nargs="?",
+        default=STDIN,
+        metavar="FILE",
+        help="'info network' text or a capture JSON file; '-' or nothing reads stdin",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    p.set_defaults(func=run)
+
+
+def read_input(name: str) -> str:
+    """The text of FILE or stdin, decoded leniently (binary junk must not stop the parse)."""
+    try:
+        data = sys.stdin.buffer.read() if name == STDIN else _read_file(name)
+    except OSError as exc:
+        raise InputError(name, exc.strerror or str(exc)) from exc
+    return data.decode("utf-8", errors="replace")
+
+
+def _read_file(name: str) -> bytes:
+    with open(name, "rb") as f:
+        return f.read()
+
+
+def split_capture(text: str) -> tuple[str, str]:
+    """(info network, info usernet) of a capture JSON document, or (text, "") for plain text."""
+    if not text.lstrip().startswith("{"):
+        return text, ""
+    try:
+        doc: Any = json.loads(text)
+    except ValueError:
+        return text, ""
+    if not isinstance(doc, dict) or not isinstance(doc.get("info_network"), str | None):
+        return text, ""
+    if "info_network" not in doc:
+        return text, ""
+    extra = doc.get("extra_hmp")
+    usernet = extra.get("info usernet") if isinstance(extra, dict) else None
+    return doc["info_network"] or "", usernet if isinstance(usernet, str) else ""
+
+
+def run(args: argparse.Namespace) -> int:
+    from qnetinspect.models import Snapshot
+    from qnetinspect.parse import parse_info_network, parse_usernet
+    from qnetinspect.rules import evaluate
+
+    name: str = args.file
+    text, usernet_text = split_capture(read_input(name))
+    topology = parse_info_network(text)
+    usernet = parse_usernet(usernet_text)
+    snapshot = Snapshot(target=name, topology=topology, usernet=usernet, live=False)
+    findings = evaluate([snapshot])
+    if topology.unparsed:
+        n = len(topology.unparsed)
+        print(f"qnetinspect: {name}: {n} unparsed line{'s' * (n != 1)}", file=sys.stderr)
+    if args.format == "json":
+        from qnetinspect.report.json import SCHEMA, finding_to_dict, topology_to_dict
+
+        doc = {
+            "schema": SCHEMA,
+            "source": name,
+            "topology": topology_to_dict(topology),
+            "findings": [finding_to_dict(f) for f in findings],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_text(name, topology, findings))
+    return exit_codes.OK
+
+
+def _client_rows(t: Topology) -> list[tuple[str, str, str, str, str]]:
+    """(where, name, type, queue, info) for every client, hubs first, in creation order."""
+    rows: list[tuple[str, str, str, str, str]] = []
+
+    def add(where: str, c: NetClient) -> None:
+        info = c.info_raw or "-"
+        if c.filters:
+            info += "  filters: " + ", ".join(f"{f.id} ({f.type})" for f in c.filters)
+        rows.append((where, c.name, c.type, str(c.index), info))
+
+    for hub in t.hubs:
+        for port in hub.ports:
+            where = f"hub {hub.id} {port.name or '-'}"
+            if port.peer is None:
+                rows.append((where, "-", "(no peer)", "-", "-"))
+            else:
+                add(where, port.peer)
+    for c in t.clients:
+        add("-", c)
+        if c.peer is not None:
+            add(f"peer of {c.name}", c.peer)
+    return rows
+
+
+def render_text(name: str, t: Topology, findings: Sequence[Finding]) -> str:
+    """Diagrams, the client table, unparsed lines and findings, as plain text."""
+    from qnetinspect.report.diagram import render_diagram
+
+    out = [render_diagram(t, title=name).rstrip("\n"), "", f"Clients ({t.dialect} format):"]
+    rows = _client_rows(t)
+    if rows:
+        head = ("WHERE", "NAME", "TYPE", "Q", "INFO")
+        widths = [max(len(r[i]) for r in (head, *rows)) for i in range(4)]
+        for r in (head, *rows):
+            cells = [r[i].ljust(widths[i]) for i in range(4)]
+            out.append("  " + "  ".join([*cells, r[4]]).rstrip())
+    else:
+        out.append("  (none)")
+    if t.unparsed:
+        out += ["", f"Unparsed lines ({len(t.unparsed)}):"]
+        out += [f"  line {u.line}: {u.text!r}  ({u.reason})" for u in t.unparsed]
+    out += ["", f"Findings ({len(findings)}):"]
+    for f in findings:
+        where = f" hub {f.hub}" if f.hub is not None else ""
+        clients = f" [{', '.join(f.clients)}]" if f.clients else ""
+        out.append(f"  {f.severity.label.upper():8} {f.rule}{where}{clients}: {f.message}")
+        if f.fix:
+            out.append(f"           fix: {f.fix}")
+    if not findings:
+        out.append("  (none)")
+    return "\n".join(out) + "\n"

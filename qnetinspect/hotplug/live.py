@@ -1,0 +1,355 @@
+"""The I/O half of hot-plug: read what a plan needs from the live QEMU, apply a plan, roll back.
+
+Every QMP call goes through ``QmpSession``. Facts that depend only on the QEMU build (its QAPI
+schema, its NIC models) are cached per QEMU version, in memory and, for the NIC models (about
+450 ``device-list-properties`` calls), on disk in ``$XDG_CACHE_HOME/qnetinspect``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from qnetinspect.errors import CommandFailed, HotplugError, TargetError, UsageError
+from qnetinspect.hotplug import audit
+from qnetinspect.hotplug.plan import Plan, PlanContext, QmpCommand, refuse_critical
+from qnetinspect.hotplug.schema import NetdevSchema
+from qnetinspect.models import Snapshot, Topology
+from qnetinspect.parse import parse_info_network
+from qnetinspect.qmp.session import QmpSession
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UNPLUG_TIMEOUT = 5.0
+_ROOT_PORT_TYPES = frozenset({"pcie-root-port", "ioh3420", "cxl-rp", "xio3130-downstream"})
+_CHILD = re.compile(r"child<(.+)>")
+
+_schemas: dict[str, NetdevSchema | None] = {}
+_models: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+
+
+class ApplyFailed(HotplugError):
+    """A command of a plan failed; what was sent before it has been rolled back."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: QmpCommand | None = None,
+        qemu_message: str = "",
+        rolled_back: Sequence[QmpCommand] = (),
+    ) -> None:
+        super().__init__(message)
+        self.command = command
+        self.qemu_message = qemu_message
+        self.rolled_back = tuple(rolled_back)
+
+
+class UnplugTimeout(HotplugError):
+    """device_del was accepted but QEMU did not release the device in time."""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    plan: Plan
+    sent: tuple[QmpCommand, ...]
+    topology: Topology | None  # info network as re-read after the change (None for link)
+    #: remove with --keep-netdev: device_del was accepted but the device is not released yet
+    pending: bool = False
+
+
+# ---------------------------------------------------------------------- reading
+def session_for(spec: str, *, timeout: float = 5.0) -> QmpSession:
+    """An unopened session to the one live QMP target ``spec`` names (use ``async with``).
+
+    Raises UsageError for saved text, stdin, or a spec that names several VMs.
+    """
+    from qnetinspect.targets import expand_targets
+
+    targets = expand_targets([spec], allow_stdin=False)
+    if len(targets) != 1:
+        raise UsageError(f"{spec!r} names {len(targets)} VMs: a change goes to exactly one")
+    target = targets[0]
+    if target.kind != "qmp" or target.address is None:
+        raise UsageError(f"{spec!r}: a change needs a live QMP socket, not saved text")
+    return QmpSession(target.address, timeout=timeout, target=target.spec)
+
+
+async def read_snapshot(session: QmpSession, target: str) -> Snapshot:
+    """The target's current snapshot (through ``qnetinspect.inventory``).
+
+    Raises TargetError when the VM cannot be read.
+    """
+    from qnetinspect.inventory import read_snapshot as inventory_read
+
+    snap = await inventory_read(session, target)
+    if snap.error is not None:
+        raise TargetError(target, snap.error.kind, snap.error.message)
+    return snap
+
+
+async def _version_key(session: QmpSession) -> str:
+    ver = await session.execute("query-version")
+    if isinstance(ver, dict):
+        q = ver.get("qemu", {})
+        return (
+            f"{q.get('major')}.{q.get('minor')}.{q.get('micro')} {ver.get('package', '')}".strip()
+        )
+    return session.greeting_version or "unknown"
+
+
+async def read_schema(session: QmpSession, version: str) -> NetdevSchema | None:
+    if version not in _schemas:
+        try:
+            reply = await session.execute("query-qmp-schema")
+        except CommandFailed:
+            reply = None  # QEMU before 2.5: no introspection, options are passed unchecked
+        _schemas[version] = NetdevSchema.from_reply(reply)
+    return _schemas[version]
+
+
+def _cache_file(version: str) -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    safe = re.sub(r"[^A-Za-z0-9.+_-]+", "_", version)
+    return Path(base) / "qnetinspect" / f"nic-models-{safe}.json"
+
+
+async def read_nic_models(
+    session: QmpSession, version: str
+) -> tuple[frozenset[str], frozenset[str]]:
+    """(NIC models, those of them on PCI) of this QEMU build: the non-abstract devices that
+    have a ``netdev`` property. Cached per version in memory and on disk."""
+    if version in _models:
+        return _models[version]
+    path = _cache_file(version)
+    try:
+        data = json.loads(path.read_text())
+        result = (frozenset(data["nic"]), frozenset(data["pci"]))
+        _models[version] = result
+        return result
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    types, pci = await session.execute_many(
+        [
+            ("qom-list-types", {"implements": "device", "abstract": False}),
+            ("qom-list-types", {"implements": "pci-device", "abstract": False}),
+        ]
+    )
+    names = [t["name"] for t in types if isinstance(t, dict)] if isinstance(types, list) else []
+    props = await session.execute_many([("device-list-properties", {"typename": n}) for n in names])
+    nics = frozenset(
+        n
+        for n, p in zip(names, props, strict=True)
+        if isinstance(p, list) and any(isinstance(x, dict) and x.get("name") == "netdev" for x in p)
+    )
+    pci_names = {t["name"] for t in pci if isinstance(t, dict)} if isinstance(pci, list) else set()
+    result = (nics, frozenset(nics & pci_names))
+    _models[version] = result
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"nic": sorted(result[0]), "pci": sorted(result[1])}))
+    except OSError as exc:
+        log.debug("cannot write %s: %s", path, exc)
+    return result
+
+
+async def read_context(
+    session: QmpSession, snapshot: Snapshot, others: Sequence[Snapshot] = ()
+) -> PlanContext:
+    """Everything a plan checks against: schema, NIC models, machine type, free root ports.
+
+    Raises TargetError (timeout, disconnected).
+    """
+    version = await _version_key(session)
+    schema = await read_schema(session, version)
+    nic_models, pci_models = await read_nic_models(session, version)
+    machine, peripheral = await session.execute_many(
+        [
+            ("qom-get", {"path": "/machine", "property": "type"}),
+            ("qom-list", {"path": "/machine/peripheral"}),
+        ]
+    )
+    device_ids: set[str] = set()
+    root_ports: list[str] = []
+    if isinstance(peripheral, list):
+        for entry in peripheral:
+            m = _CHILD.fullmatch(str(entry.get("type", ""))) if isinstance(entry, dict) else None
+            if m is None:
+                continue
+            device_ids.add(entry["name"])
+            if m.group(1) in _ROOT_PORT_TYPES:
+                root_ports.append(entry["name"])
+    free: list[str] = []
+    if root_ports:
+        # a root port's secondary bus is a QOM child named like the port; a device on it shows
+        # up there as a child[N] link
+        buses = await session.execute_many(
+            [("qom-list", {"path": f"/machine/peripheral/{rp}/{rp}"}) for rp in root_ports]
+        )
+        for rp, bus in zip(root_ports, buses, strict=True):
+            if isinstance(bus, list) and not any(
+                isinstance(e, dict) and str(e.get("name", "")).startswith("child[") for e in bus
+            ):
+                free.append(rp)
+    return PlanContext(
+        schema=schema,
+        nic_models=nic_models or None,
+        pci_models=pci_models if nic_models else None,
+        machine=machine if isinstance(machine, str) else None,
+        free_root_ports=tuple(sorted(free)),
+        root_ports=tuple(root_ports),
+        device_ids=frozenset(device_ids),
+        others=tuple(others),
+    )
+
+
+# ---------------------------------------------------------------------- applying
+def _undo(cmd: QmpCommand) -> QmpCommand | None:
+    if cmd.execute == "netdev_add":
+        return QmpCommand("netdev_del", {"id": cmd.arguments["id"]})
+    if cmd.execute == "device_add":
+        return QmpCommand("device_del", {"id": cmd.arguments["id"]})
+    return None
+
+
+async def _rollback(session: QmpSession, sent: Sequence[QmpCommand]) -> list[QmpCommand]:
+    done: list[QmpCommand] = []
+    for cmd in reversed(sent):
+        undo = _undo(cmd)
+        if undo is None:
+            continue
+        try:
+            await session.execute(undo.execute, undo.arguments)
+            done.append(undo)
+        except CommandFailed as exc:
+            log.warning("rollback %s failed: %s", undo, exc.qemu_message)
+    return done
+
+
+def _names(topo: Topology) -> set[str]:
+    names = {c.name for c in topo.iter_clients()}
+    for hub in topo.hubs:
+        names.update(p.name for p in hub.ports if p.name)
+    return names
+
+
+async def apply_plan(
+    session: QmpSession,
+    plan: Plan,
+    *,
+    force: bool = False,
+    unplug_timeout: float = DEFAULT_UNPLUG_TIMEOUT,
+) -> ApplyResult:
+    """Send a plan's commands in order, then confirm the change in ``info network``.
+
+    A command QEMU rejects rolls back what was sent before it (netdev_add -> netdev_del), so
+    nothing is left half-applied. Every attempt is written to the audit log.
+
+    Raises HotplugError (refused: a critical finding without ``force``), ApplyFailed (QEMU
+    rejected a command; names QEMU's reason), UnplugTimeout (device_del not completed),
+    TargetError (timeout, disconnected).
+    """
+    refuse_critical(plan, force)
+    sent: list[QmpCommand] = []
+    commands = [c.to_json() for c in plan.commands]
+
+    def log_result(
+        result: str, error: str | None = None, rollback: Sequence[QmpCommand] = ()
+    ) -> None:
+        audit.record(
+            target=plan.target,
+            action=plan.action,
+            commands=commands,
+            result=result,
+            error=error,
+            rollback=[c.to_json() for c in rollback],
+        )
+
+    for cmd in plan.commands:
+        try:
+            if cmd.execute == "device_del" and plan.wait_deleted is not None:
+                released = await _unplug(session, cmd, plan.wait_deleted, unplug_timeout)
+                if not released:
+                    later = plan.commands[len(sent) + 1 :]
+                    if later:
+                        raise UnplugTimeout(_unplug_message(plan, unplug_timeout, later))
+                    # --keep-netdev: only the request was asked for; it stays pending in QEMU
+                    log_result("pending", f"{plan.wait_deleted} not released yet")
+                    return ApplyResult(plan=plan, sent=(*sent, cmd), topology=None, pending=True)
+            else:
+                await session.execute(cmd.execute, cmd.arguments)
+        except CommandFailed as exc:
+            undone = await _rollback(session, sent)
+            reason = exc.qemu_message
+            what = f"{cmd.execute} failed: {reason}"
+            if undone:
+                what += "; rolled back: " + ", ".join(
+                    f"{u.execute} {u.arguments.get('id')}" for u in undone
+                )
+            log_result("failed", what, undone)
+            raise ApplyFailed(
+                f"{plan.target}: {what}", command=cmd, qemu_message=reason, rolled_back=undone
+            ) from exc
+        except UnplugTimeout as exc:
+            log_result("timeout", str(exc))
+            raise
+        except TargetError as exc:
+            log_result("failed", str(exc))
+            raise
+        sent.append(cmd)
+
+    if plan.action == "link":
+        log_result("ok")
+        return ApplyResult(plan=plan, sent=tuple(sent), topology=None)
+    topo = parse_info_network(await session.hmp("info network"))
+    names = _names(topo)
+    missing = [n for n in plan.expect_present if n not in names]
+    still = [n for n in plan.expect_absent if n in names]
+    if missing or still:
+        problem = (
+            f"QEMU accepted every command but info network does not show {', '.join(missing)}"
+            if missing
+            else f"QEMU accepted every command but info network still shows {', '.join(still)}"
+        )
+        log_result("unconfirmed", problem)
+        raise HotplugError(f"{plan.target}: {problem}")
+    log_result("ok")
+    return ApplyResult(plan=plan, sent=tuple(sent), topology=topo)
+
+
+async def _unplug(session: QmpSession, cmd: QmpCommand, device_id: str, timeout: float) -> bool:
+    """Send device_del and wait for its DEVICE_DELETED; False if it did not come in time."""
+    # listen BEFORE device_del: usb-net is released at once, the event may precede the reply
+    async with session.listen(["DEVICE_DELETED"]) as listener:
+        try:
+            await session.execute(cmd.execute, cmd.arguments)
+        except CommandFailed as exc:
+            # an earlier device_del is still pending (6.2+ says so): keep waiting for it
+            if "in the process of unplug" not in exc.qemu_message:
+                raise
+        with anyio.move_on_after(timeout):
+            async for event in listener:
+                data: Any = event.get("data", {})
+                if isinstance(data, dict) and data.get("device") == device_id:
+                    return True
+    return False
+
+
+def _unplug_message(plan: Plan, timeout: float, skipped: Sequence[QmpCommand]) -> str:
+    device_id = plan.wait_deleted
+    not_sent = ", ".join(f"{c.execute} {c.arguments.get('id')}" for c in skipped)
+    return (
+        f"{plan.target}: device_del {device_id} was accepted but QEMU did not release the NIC "
+        f"within {timeout:g}s: a PCI NIC is released only when a running guest OS acknowledges "
+        "the unplug (a paused, prelaunch or OS-less guest never does). The request stays "
+        f"pending and {not_sent} was not sent. Resume the guest (with an OS), or pass "
+        "--keep-netdev to only request the unplug"
+    )

@@ -1,0 +1,275 @@
+"""Read one ``Snapshot`` per target, many targets at once.
+
+``read_snapshot`` asks an open session for everything in two round trips (independent commands
+are pipelined); ``inspect_target`` opens the session (or reads the file / stdin text) and turns
+every TargetError into ``Snapshot.error``; ``gather`` runs many under an anyio CapacityLimiter.
+A command that fails (old QEMU, no such property) leaves its part of the snapshot empty.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+
+from qnetinspect.errors import CommandFailed, TargetError
+from qnetinspect.models import QomNic, Snapshot, TargetFailure, VmInfo
+from qnetinspect.parse import parse_info_network, parse_usernet
+from qnetinspect.qmp.session import QmpSession, kind_of_oserror
+from qnetinspect.targets import Target
+
+PERIPHERAL_PATHS = ("/machine/peripheral", "/machine/peripheral-anon")
+#: extra time past ``timeout`` before the safety net cancels a target (the session's own
+#: timeouts fire first and say what hung)
+_GRACE = 0.5
+
+Commands = list[tuple[str, Mapping[str, object] | None]]
+
+
+def _hmp(line: str) -> tuple[str, Mapping[str, object]]:
+    return ("human-monitor-command", {"command-line": line})
+
+
+def _ok(value: object) -> Any:
+    """The value of a command that may have failed: None for a failure."""
+    return None if isinstance(value, CommandFailed) else value
+
+
+async def read_snapshot(
+    session: QmpSession,
+    target: str,
+    *,
+    pid: int | None = None,
+    timeout: float | None = None,
+) -> Snapshot:
+    """Everything about one VM's network from an open session.
+
+    Raises TargetError (timeout, disconnected, not-qmp) when the session breaks, and
+    CommandFailed when ``info network`` itself is refused; other failed commands degrade.
+    """
+    first: Commands = [
+        ("query-name", None),
+        ("query-version", None),
+        ("query-status", None),
+        _hmp("info network"),
+        _hmp("info usernet"),
+        *(("qom-list", {"path": p}) for p in PERIPHERAL_PATHS),
+        ("query-rx-filter", None),
+    ]
+    name, version, status, network, usernet, *rest = await session.execute_many(
+        first, timeout=timeout
+    )
+    lists, rx = rest[: len(PERIPHERAL_PATHS)], rest[len(PERIPHERAL_PATHS)]
+    if isinstance(network, CommandFailed):
+        raise network
+    if not isinstance(network, str):
+        raise TargetError(target, "not-qmp", "info network: reply is not text")
+
+    # Which children are NICs is not visible in qom-list (the type is any device): ask every
+    # child for `netdev` and `mac` together; non-NICs answer with an error we drop.
+    children: list[tuple[str, str, str]] = []  # (path, id, type)
+    for base, listing in zip(PERIPHERAL_PATHS, lists, strict=True):
+        for prop in _ok(listing) or ():
+            ptype = str(prop.get("type", ""))
+            if ptype.startswith("child<") and ptype.endswith(">"):
+                pname = str(prop.get("name", ""))
+                children.append((f"{base}/{pname}", pname, ptype[len("child<") : -1]))
+    second: Commands = []
+    for path, _, _ in children:
+        second.append(("qom-get", {"path": path, "property": "netdev"}))
+        second.append(("qom-get", {"path": path, "property": "mac"}))
+    replies = await session.execute_many(second, timeout=timeout) if second else []
+    nics: list[QomNic] = []
+    for i, (path, dev_id, dev_type) in enumerate(children):
+        netdev, mac = replies[2 * i], replies[2 * i + 1]
+        if isinstance(netdev, CommandFailed) and isinstance(mac, CommandFailed):
+            continue  # not a NIC
+        nics.append(
+            QomNic(
+                path=path,
+                id=dev_id,
+                type=dev_type,
+                netdev=(_ok(netdev) or None) if isinstance(_ok(netdev), str) else None,
+                mac=str(_ok(mac)).lower() if isinstance(_ok(mac), str) else None,
+            )
+        )
+    return Snapshot(
+        target=target,
+        vm=VmInfo(
+            name=_name(_ok(name)),
+            qemu_version=_version(_ok(version)) or session.greeting_version,
+            status=_status(_ok(status)),
+            pid=pid if pid is not None else session.peer_pid,
+        ),
+        topology=parse_info_network(network),
+        usernet=parse_usernet(usernet) if isinstance(usernet, str) else (),
+        qom_nics=tuple(nics),
+        rx_filters=tuple(r for r in _ok(rx) or () if isinstance(r, Mapping)),
+        info_network_raw=network,
+        live=True,
+    )
+
+
+def _name(reply: Any) -> str | None:
+    return str(reply["name"]) if isinstance(reply, Mapping) and reply.get("name") else None
+
+
+def _version(reply: Any) -> str | None:
+    try:
+        q = reply["qemu"]
+        return f"{q['major']}.{q['minor']}.{q['micro']}"
+    except (KeyError, TypeError):
+        return None
+
+
+def _status(reply: Any) -> str | None:
+    return str(reply["status"]) if isinstance(reply, Mapping) and "status" in reply else None
+
+
+# ----------------------------------------------------------------------------- one target
+async def inspect_target(
+    target: Target, *, timeout: float = 5.0, stdin_text: str | None = None
+) -> Snapshot:
+    """Inspect one target; never raises TargetError (it becomes ``Snapshot.error``).
+
+    The whole inspection of a live target is bounded by about ``timeout`` seconds: the connect
+    and the greeting each get ``timeout``, the commands get what is left of it.
+    Cancellation from outside propagates.
+    """
+    if target.kind == "stdin":
+        text = stdin_text if stdin_text is not None else await anyio.to_thread.run_sync(
+            sys.stdin.read
+        )
+        return _from_text(target, text)
+    if target.kind == "file":
+        return await anyio.to_thread.run_sync(_read_file_target, target)
+    return await _inspect_live(target, timeout)
+
+
+async def _inspect_live(target: Target, timeout: float) -> Snapshot:
+    assert target.address is not None
+    failed: TargetFailure | None = None
+    snapshot: Snapshot | None = None
+    with anyio.move_on_after(timeout + _GRACE) as scope:
+        try:
+            async with QmpSession(target.address, timeout=timeout, target=target.spec) as session:
+                left = max(timeout - _elapsed(scope, timeout), 0.05)
+                snapshot = await read_snapshot(
+                    session, target.spec, pid=target.pid, timeout=left
+                )
+        except TargetError as exc:
+            failed = TargetFailure(exc.kind, exc.message)
+    if scope.cancelled_caught:
+        failed = TargetFailure("timeout", f"no complete answer within {timeout:g}s")
+    if snapshot is not None and failed is None:
+        if target.name and not snapshot.vm.name:
+            vm = snapshot.vm
+            snapshot = _replace_vm(snapshot, VmInfo(target.name, vm.qemu_version, vm.status,
+                                                    vm.pid))
+        return snapshot
+    assert failed is not None
+    return Snapshot(
+        target=target.spec, vm=VmInfo(name=target.name, pid=target.pid), error=failed
+    )
+
+
+def _elapsed(scope: anyio.CancelScope, timeout: float) -> float:
+    deadline = scope.deadline
+    if math.isinf(deadline):
+        return 0.0
+    return timeout + _GRACE - (deadline - anyio.current_time())
+
+
+def _replace_vm(s: Snapshot, vm: VmInfo) -> Snapshot:
+    from dataclasses import replace
+
+    return replace(s, vm=vm)
+
+
+# ----------------------------------------------------------------------------- saved text
+def _from_text(target: Target, text: str, vm: VmInfo | None = None, **extra: Any) -> Snapshot:
+    return Snapshot(
+        target=target.spec,
+        vm=vm or VmInfo(name=target.name),
+        topology=parse_info_network(text),
+        info_network_raw=text,
+        live=False,
+        **extra,
+    )
+
+
+def _read_file_target(target: Target) -> Snapshot:
+    """``file:PATH``: ``info network`` text, or a capture JSON (``info_network`` key)."""
+    assert target.path is not None
+    try:
+        with open(target.path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError as exc:
+        return Snapshot(
+            target=target.spec,
+            error=TargetFailure(kind_of_oserror(exc), f"{target.path}: {exc.strerror or exc}"),
+            live=False,
+        )
+    if text.lstrip().startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("info_network"), str):
+            return _from_capture(target, doc)
+    return _from_text(target, text)
+
+
+def _from_capture(target: Target, doc: Mapping[str, Any]) -> Snapshot:
+    from qnetinspect.discovery import vm_name
+
+    argv = doc.get("argv")
+    name = vm_name(argv) if isinstance(argv, list) else None
+    usernet_text = (doc.get("extra_hmp") or {}).get("info usernet")
+    rx = doc.get("rx_filter") or {}
+    nics: list[QomNic] = []
+    for base, entry in (doc.get("qom") or {}).items():
+        for dev_id, dev in ((entry or {}).get("nics") or {}).items():
+            netdev = (dev.get("netdev") or {}).get("result")
+            mac = (dev.get("mac") or {}).get("result")
+            nics.append(QomNic(path=f"{base}/{dev_id}", id=dev_id, type=str(dev.get("type", "")),
+                               netdev=netdev or None, mac=mac.lower() if mac else None))
+    return _from_text(
+        target,
+        doc["info_network"],
+        # the capture's pid is of a process long gone: not shown
+        vm=VmInfo(name=name or target.name, qemu_version=_version(doc.get("qemu_version"))),
+        usernet=parse_usernet(usernet_text) if isinstance(usernet_text, str) else (),
+        qom_nics=tuple(nics),
+        rx_filters=tuple(rx.get("result") or ()) if rx.get("ok") else (),
+    )
+
+
+# ----------------------------------------------------------------------------- many targets
+async def gather(
+    targets: Sequence[Target],
+    *,
+    timeout: float = 5.0,
+    concurrency: int = 32,
+    stdin_text: str | None = None,
+) -> list[Snapshot]:
+    """Inspect every target concurrently; results in target order, one per target.
+
+    At most ``concurrency`` sessions are open at once; each inspection is bounded by about
+    ``timeout``; one VM's failure never affects the others.
+    """
+    results: list[Snapshot | None] = [None] * len(targets)
+    limiter = anyio.CapacityLimiter(max(1, concurrency))
+
+    async def one(i: int, t: Target) -> None:
+        async with limiter:
+            results[i] = await inspect_target(t, timeout=timeout, stdin_text=stdin_text)
+
+    async with anyio.create_task_group() as tg:
+        for i, t in enumerate(targets):
+            tg.start_soon(one, i, t)
+    return [r for r in results if r is not None]

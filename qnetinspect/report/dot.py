@@ -1,0 +1,141 @@
+"""Graphviz DOT and Mermaid flowcharts of the topologies, one cluster/subgraph per VM.
+
+Nodes: hubs (diamonds), guest NICs (boxes), backends (ellipses; NAT and external backends
+coloured, as the rules care about them). Edges: hub port to its peer, NIC to its backend.
+QEMU names hold ``#``, ``.``, ``-`` and spaces, so node ids are generated (``n0``, ``n1`` ...)
+and names only appear, escaped, in labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from qnetinspect.models import NetClient, Snapshot, Topology
+
+
+@dataclass
+class _Graph:
+    nodes: list[tuple[str, str, str]] = field(default_factory=list)  # (id, label, kind)
+    edges: list[tuple[str, str, str]] = field(default_factory=list)  # (from, to, label)
+    _next: int = 0
+
+    def node(self, label: str, kind: str) -> str:
+        node_id = f"n{self._next}"
+        self._next += 1
+        self.nodes.append((node_id, label, kind))
+        return node_id
+
+
+def _kind(c: NetClient) -> str:
+    if c.is_nic:
+        return "nic"
+    return "nat" if c.is_nat else ("external" if c.is_external else "backend")
+
+
+def _label(c: NetClient) -> str:
+    extra = c.model if c.is_nic and c.model else c.type
+    return f"{c.name} ({extra})"
+
+
+def _client(g: _Graph, c: NetClient) -> str:
+    node = g.node(_label(c), _kind(c))
+    if c.peer is not None:
+        g.edges.append((node, _client(g, c.peer), ""))
+    return node
+
+
+def _graph(t: Topology) -> _Graph:
+    g = _Graph()
+    for hub in t.hubs:
+        hub_node = g.node(f"hub {hub.id}", "hub")
+        for port in hub.ports:
+            if port.peer is not None:
+                g.edges.append((hub_node, _client(g, port.peer), port.name or ""))
+    for c in t.clients:
+        if c.index == 0:  # queues >0 of a multiqueue pair repeat queue 0
+            _client(g, c)
+    return g
+
+
+def _vms(snapshots: Sequence[Snapshot]) -> Iterator[tuple[int, Snapshot, _Graph | None]]:
+    for i, s in enumerate(snapshots):
+        yield i, s, (_graph(s.topology) if s.error is None and s.topology is not None else None)
+
+
+# ----------------------------------------------------------------------------- DOT
+_DOT_STYLE = {
+    "hub": 'shape=diamond, style=filled, fillcolor="#dddddd"',
+    "nic": "shape=box",
+    "nat": 'shape=ellipse, style=filled, fillcolor="#cce5ff"',
+    "external": 'shape=ellipse, style=filled, fillcolor="#ffd8b0"',
+    "backend": "shape=ellipse",
+    "error": 'shape=note, style=filled, fillcolor="#ffb0b0"',
+}
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def render_dot(snapshots: Sequence[Snapshot]) -> str:
+    lines = ["digraph qnetinspect {", "  rankdir=LR;", "  node [fontname=monospace];"]
+    for i, s, g in _vms(snapshots):
+        lines.append(f"  subgraph cluster_{i} {{")
+        lines.append(f"    label={_dot_quote(s.label)};")
+        if g is None:
+            kind = s.error.kind if s.error else "no topology"
+            lines.append(f"    vm{i}_error [label={_dot_quote('unreachable: ' + kind)}, "
+                         f"{_DOT_STYLE['error']}];")
+        else:
+            for node_id, label, kind in g.nodes:
+                lines.append(f"    vm{i}_{node_id} [label={_dot_quote(label)}, "
+                             f"{_DOT_STYLE[kind]}];")
+            for a, b, label in g.edges:
+                attr = f" [label={_dot_quote(label)}]" if label else ""
+                lines.append(f"    vm{i}_{a} -> vm{i}_{b}{attr};")
+        lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- Mermaid
+def _mermaid_quote(text: str) -> str:
+    # Mermaid labels are quoted strings; a double quote inside ends them: use its entity code
+    return '"' + text.replace('"', "#quot;") + '"'
+
+
+_MERMAID_SHAPE = {
+    "hub": ("{", "}"),
+    "nic": ("[", "]"),
+    "nat": ("([", "])"),
+    "external": ("([", "])"),
+    "backend": ("([", "])"),
+    "error": ("[", "]"),
+}
+
+
+def render_mermaid(snapshots: Sequence[Snapshot]) -> str:
+    lines = ["flowchart LR"]
+    for i, s, g in _vms(snapshots):
+        lines.append(f"  subgraph vm{i}[{_mermaid_quote(s.label)}]")
+        if g is None:
+            kind = s.error.kind if s.error else "no topology"
+            lines.append(f"    vm{i}_error[{_mermaid_quote('unreachable: ' + kind)}]")
+            lines.append(f"    class vm{i}_error error")
+        else:
+            for node_id, label, kind in g.nodes:
+                left, right = _MERMAID_SHAPE[kind]
+                lines.append(f"    vm{i}_{node_id}{left}{_mermaid_quote(label)}{right}")
+                if kind in {"nat", "external", "error"}:
+                    lines.append(f"    class vm{i}_{node_id} {kind}")
+            for a, b, label in g.edges:
+                arrow = f" -->|{_mermaid_quote(label)}| " if label else " --> "
+                lines.append(f"    vm{i}_{a}{arrow}vm{i}_{b}")
+        lines.append("  end")
+    lines += [
+        "  classDef nat fill:#cce5ff",
+        "  classDef external fill:#ffd8b0",
+        "  classDef error fill:#ffb0b0",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,80 @@
+"""Plain-text report of snapshots and findings: per VM a header, its diagram, its findings.
+
+Plain text only; ``show`` adds colour with rich when stdout is a terminal. The diagram comes
+from ``qnetinspect.report.diagram.render_diagram``; until that module exists the ``info network``
+text is printed instead, so ``show`` works either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from qnetinspect.models import Finding, Snapshot, Topology
+
+
+def _diagram(topology: Topology, title: str) -> str:
+    try:
+        from qnetinspect.report.diagram import (  # type: ignore[import-not-found,unused-ignore]
+            render_diagram,
+        )
+    except ImportError:
+        from qnetinspect.report.info_network import render_info_network
+
+        return f"== {title} ==\n{render_info_network(topology)}"
+    text: str = render_diagram(topology, title=title)  # draws the "== title ==" line itself
+    return text
+
+
+def _title(s: Snapshot) -> str:
+    return s.label if s.label == s.target else f"{s.label} ({s.target})"
+
+
+def _facts(s: Snapshot) -> str:
+    facts = []
+    if s.vm.qemu_version:
+        facts.append(f"QEMU {s.vm.qemu_version}")
+    if s.vm.status:
+        facts.append(s.vm.status)
+    if s.vm.pid:
+        facts.append(f"pid {s.vm.pid}")
+    if not s.live:
+        facts.append("saved text")
+    return ", ".join(facts)
+
+
+def render_finding(f: Finding) -> str:
+    hub = f" [hub {f.hub}]" if f.hub is not None else ""
+    line = f"{f.severity.label.upper()} {f.rule}{hub}: {f.message}"
+    if f.fix:
+        line += f"\n    fix: {f.fix}"
+    return line
+
+
+def render_text(snapshots: Sequence[Snapshot], findings: Sequence[Finding]) -> str:
+    """Every VM in target order; an unreachable one shows its error kind and message."""
+    blocks: list[str] = []
+    for s in snapshots:
+        lines: list[str] = []
+        readable = s.topology is not None and s.error is None
+        if readable:
+            assert s.topology is not None
+            drawn = _diagram(s.topology, title=_title(s)).rstrip("\n").split("\n")
+            lines.append(drawn[0])
+            if _facts(s):
+                lines.append(_facts(s))
+            lines.extend(drawn[1:])
+            if s.usernet:
+                lines.append("host forwards:")
+                lines.extend(
+                    f"  {u.netdev}: {u.protocol} {u.src_addr}:{u.src_port} -> "
+                    f"{u.dst_addr}:{u.dst_port}"
+                    for u in s.usernet
+                )
+            mine = [render_finding(f) for f in findings if f.target == s.target]
+            lines.extend(mine or ["no findings"])
+        else:
+            lines.append(f"== {_title(s)} ==")
+            if s.error is not None:
+                lines.append(f"UNREACHABLE {s.error.kind}: {s.error.message}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"

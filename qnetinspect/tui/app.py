@@ -1,0 +1,444 @@
+"""The Textual app: a tree of VMs, a detail pane, findings and a change log, kept live.
+
+The app never talks QMP: a *source* (``qnetinspect.live.Watcher`` for real VMs, ``StaticSource``
+for fixed snapshots) runs in one long-lived worker and posts ``SourceUpdate`` messages. Updates
+are folded into a ``FleetModel``; widgets are redrawn in one batch per burst of messages, and
+only the VMs that changed are touched, so 200 VMs refreshing stay responsive.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input
+
+from qnetinspect.live import FleetUpdate, Source, VmUpdate
+from qnetinspect.models import Finding
+from qnetinspect.tui import render
+from qnetinspect.tui.messages import NodeChosen, SourceUpdate
+from qnetinspect.tui.model import FleetModel, NodeRef, VmView, vm_matches
+from qnetinspect.tui.rule_docs import rule_doc
+from qnetinspect.tui.screens.help import HelpScreen
+from qnetinspect.tui.widgets.panes import ChangeLog, DetailPane, FindingDetail, FindingsTable
+from qnetinspect.tui.widgets.vm_tree import VmTree
+
+HOTPLUG_MODULE = "qnetinspect.tui.screens.hotplug"
+#: the refresh intervals ``+`` and ``-`` step through (seconds)
+INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+#: change-log lines waiting for the next redraw; beyond this the oldest are dropped
+PENDING_CHANGES = 500
+#: seconds of no typing before the filter is applied
+FILTER_DELAY = 0.15
+
+
+class QNetInspectApp(App[int]):
+    """Watch VMs from ``source``; read-only unless ``allow_changes``.
+
+    ``clock`` stamps change-log lines (None: no stamps, for deterministic screenshots).
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "qnetinspect"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("r", "refresh_now", "Refresh"),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("plus,equals_sign", "faster", "Faster", key_display="+"),
+        Binding("minus", "slower", "Slower", key_display="-"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("a", "add", "Add netdev"),
+        Binding("x", "remove", "Remove NIC"),
+        Binding("l", "link", "Link up/down"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        allow_changes: bool = False,
+        title: str | None = None,
+        clock: Callable[[], str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.allow_changes = allow_changes
+        self.clock = clock
+        if title:
+            self.title = title
+        self.model = FleetModel.for_targets(list(source.targets))
+        self.selected: NodeRef | None = None
+        self._dirty: dict[str, bool] = {}  # target -> topology changed
+        self._findings_dirty = False
+        self._fleet_dirty = False
+        self._pending: list[tuple[str, Any]] = []
+        self._redraw_scheduled = False
+        self.updates_seen = 0  # for tests and the benchmark
+        self._filter_timer: Timer | None = None
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="filter: VM, hub, client, type, MAC, rule  (escape clears)",
+                    id="filter")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield VmTree(id="tree")
+                yield ChangeLog(id="changes")
+            with Vertical(id="right"):
+                with VerticalScroll(id="detail-scroll"):
+                    yield DetailPane(id="detail")
+                yield FindingsTable(id="findings")
+                with VerticalScroll(id="finding-scroll"):
+                    yield FindingDetail(id="finding-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#changes", ChangeLog).border_title = "changes"
+        self.query_one("#findings", FindingsTable).border_title = "findings"
+        self.query_one("#detail-scroll").border_title = "detail"
+        self.query_one("#tree", VmTree).border_title = "VMs"
+        self.query_one("#finding-scroll").border_title = "explanation"
+        self._show_tree()
+        self._update_subtitle()
+        self.query_one("#tree", VmTree).focus()
+        self._consume_source()
+
+    @work(exclusive=True, group="source")
+    async def _consume_source(self) -> None:
+        """The only long-running I/O: the source pushes updates until the app exits."""
+        await self.source.run(self._sink)
+
+    def _sink(self, update: VmUpdate | FleetUpdate) -> None:
+        self.post_message(SourceUpdate(update))
+
+    # ------------------------------------------------------------------ updates
+    def on_source_update(self, message: SourceUpdate) -> None:
+        update = message.update
+        self.updates_seen += 1
+        if self.model.apply(update):
+            self._findings_dirty = True
+        if isinstance(update, VmUpdate):
+            self._dirty[update.target] = self._dirty.get(update.target, False) or (
+                update.topology_changed
+            )
+            if update.changes:
+                self._pending.append((update.target, update.changes))
+        else:
+            self._fleet_dirty = True
+            if update.changes:
+                self._pending.append(("*", update.changes))
+        del self._pending[:-PENDING_CHANGES]
+        if not self._redraw_scheduled:
+            self._redraw_scheduled = True
+            # after the messages already queued: a burst of updates costs one redraw
+            self.call_later(self._redraw)
+
+    def _redraw(self) -> None:
+        self._redraw_scheduled = False
+        if self.selected is None and self.model.vms:
+            self.selected = NodeRef(next(iter(self.model.vms)), "vm")
+        tree = self.query_one("#tree", VmTree)
+        dirty, self._dirty = self._dirty, {}
+        if self._fleet_dirty:
+            dirty.update({t: dirty.get(t, False) for t in self.model.vms})
+            self._fleet_dirty = False
+        text = self.model.filter_text.lower()
+        if text and any(
+            vm_matches(self.model.vms[t], text) != tree.has_vm(t) for t in dirty
+        ):
+            self._show_tree()
+        else:
+            for target, rebuild in dirty.items():
+                vm = self.model.vms[target]
+                tree.update_vm(vm, self.model.fleet_for(target), rebuild=rebuild)
+        if self._findings_dirty:
+            self._findings_dirty = False
+            self._show_findings()
+        if self.selected is not None and self.selected.target in dirty:
+            self._show_detail()
+        log = self.query_one("#changes", ChangeLog)
+        stamp = self.clock() if self.clock else ""
+        for target, changes in self._pending:
+            label = self.model.vms[target].label if target in self.model.vms else "fleet"
+            log.add_changes(label, changes, stamp)
+        self._pending.clear()
+        self._update_subtitle()
+
+    def _show_tree(self) -> None:
+        tree = self.query_one("#tree", VmTree)
+        vms = self.model.visible_vms()
+        tree.show(vms, {vm.target: self.model.fleet_for(vm.target) for vm in vms})
+
+    def _show_findings(self) -> None:
+        labels = {t: vm.label for t, vm in self.model.vms.items()}
+        table = self.query_one("#findings", FindingsTable)
+        table.show(self.model.visible_findings(), labels)
+        self._show_finding(table.current())
+
+    def _show_detail(self) -> None:
+        pane = self.query_one("#detail", DetailPane)
+        ref = self.selected
+        vm = self.model.vms.get(ref.target) if ref is not None else None
+        if ref is None or vm is None:
+            pane.show_text(Text("select a VM, hub or NIC pair", style="dim"))
+            return
+        hub = ref.hub if ref.kind == "hub" else None
+        client = ref.client if ref.kind in ("pair", "client") and ref.hub is None else None
+        if ref.kind == "client" and ref.hub is not None:
+            hub = ref.hub
+        pane.show_text(render.detail_text(vm, hub, client))
+
+    def _show_finding(self, finding: Finding | None) -> None:
+        pane = self.query_one("#finding-detail", FindingDetail)
+        if finding is None:
+            pane.update(Text("no finding selected", style="dim"))
+            return
+        doc = rule_doc(finding.rule)
+        why = " ".join(x for x in (doc.summary, doc.why) if x) if doc else ""
+        pane.update(render.finding_text(finding, why, doc.fix if doc else ""))
+
+    def _update_subtitle(self) -> None:
+        parts = [self.model.summary(), f"every {self.source.interval:g}s"]
+        if self.source.paused:
+            parts.append("PAUSED")
+        if self.model.filter_text:
+            parts.append(f"filter: {self.model.filter_text}")
+        if self.allow_changes:
+            parts.append("changes allowed")
+        self.sub_title = " · ".join(parts)
+
+    # ------------------------------------------------------------------ selection
+    def on_node_chosen(self, message: NodeChosen) -> None:
+        self.selected = message.ref
+        self._show_detail()
+
+    @on(DataTable.RowHighlighted, "#findings")
+    def _finding_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_finding(self.query_one("#findings", FindingsTable).current())
+
+    @on(DataTable.RowSelected, "#findings")
+    def _finding_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a finding jumps to its VM (and hub) in the tree."""
+        finding = self.query_one("#findings", FindingsTable).current()
+        if finding is None or finding.target not in self.model.vms:
+            return
+        ref = NodeRef(finding.target, "hub", hub=finding.hub) if finding.hub is not None else (
+            NodeRef(finding.target, "vm")
+        )
+        tree = self.query_one("#tree", VmTree)
+        tree.select_ref(ref)
+        tree.focus()
+
+    # ------------------------------------------------------------------ filter
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        # typing stays responsive with 200 VMs: rebuild once the keys pause
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        value = event.value
+        self._filter_timer = self.set_timer(FILTER_DELAY, lambda: self.set_filter(value))
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self.set_filter(event.value)
+        self.query_one("#tree", VmTree).focus()
+        if not event.value:
+            self.query_one("#filter", Input).remove_class("shown")
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("shown") or self.model.filter_text:
+            box.value = ""
+            box.remove_class("shown")
+            if self._filter_timer is not None:
+                self._filter_timer.stop()
+            self.set_filter("")
+            self.query_one("#tree", VmTree).focus()
+
+    def set_filter(self, text: str) -> None:
+        """Show only the VMs and findings that mention ``text`` (case-insensitive)."""
+        text = text.strip()
+        if text == self.model.filter_text:
+            return
+        self.model.filter_text = text
+        self._show_tree()
+        self._show_findings()
+        self._update_subtitle()
+
+    # ------------------------------------------------------------------ refresh control
+    def action_refresh_now(self) -> None:
+        self.source.refresh_now()
+        self.notify("refreshing every VM", timeout=1.5)
+
+    def action_toggle_pause(self) -> None:
+        self.source.set_paused(not self.source.paused)
+        self._update_subtitle()
+
+    def action_faster(self) -> None:
+        self._step_interval(-1)
+
+    def action_slower(self) -> None:
+        self._step_interval(+1)
+
+    def _step_interval(self, step: int) -> None:
+        now = self.source.interval
+        if step < 0:
+            smaller = [i for i in INTERVALS if i < now]
+            new = smaller[-1] if smaller else INTERVALS[0]
+        else:
+            larger = [i for i in INTERVALS if i > now]
+            new = larger[0] if larger else INTERVALS[-1]
+        self.source.set_interval(new)
+        self._update_subtitle()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    # ------------------------------------------------------------------ hot-plug hooks
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("add", "remove", "link"):
+            return self.allow_changes  # read-only: the keys are not even shown
+        return True
+
+    def _selected_vm(self) -> VmView | None:
+        if self.selected is None:
+            return None
+        return self.model.vms.get(self.selected.target)
+
+    def _selected_nic(self, vm: VmView) -> str | None:
+        ref = self.selected
+        topo = vm.snapshot.topology if vm.snapshot else None
+        if ref is None or ref.client is None or topo is None:
+            return None
+        nics = {c.name for c in topo.nics()}
+        return ref.client if ref.client in nics else None
+
+    def _push_hotplug(self, class_name: str, needs_nic: bool) -> None:
+        if not self.allow_changes:
+            return
+        vm = self._selected_vm()
+        if vm is None or vm.snapshot is None or vm.snapshot.topology is None:
+            self.notify("select a connected VM first", severity="warning")
+            return
+        if not vm.snapshot.live:
+            self.notify(f"{vm.label} is saved text: nothing to change", severity="warning")
+            return
+        if importlib.util.find_spec(HOTPLUG_MODULE) is None:
+            self.notify("hot-plug screens are not available in this build", severity="error")
+            return
+        screen_class = getattr(importlib.import_module(HOTPLUG_MODULE), class_name)
+        args: list[object] = [vm.target, vm.snapshot]
+        if needs_nic:
+            nic = self._selected_nic(vm)
+            if nic is None:
+                self.notify("select a NIC in the tree first", severity="warning")
+                return
+            args.append(nic)
+        target = vm.target
+        screen: Screen[Any] = screen_class(*args)
+        self.push_screen(screen, callback=lambda _result: self.source.refresh_now(target))
+
+    def action_add(self) -> None:
+        self._push_hotplug("AddNetdevScreen", needs_nic=False)
+
+    def action_remove(self) -> None:
+        self._push_hotplug("RemoveNicScreen", needs_nic=True)
+
+    def action_link(self) -> None:
+        self._push_hotplug("LinkToggleScreen", needs_nic=True)
+
+    # ------------------------------------------------------------------ command palette
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Refresh now", "Read every VM again now (r)", self.action_refresh_now)
+        yield SystemCommand(
+            "Pause / resume", "Stop or restart the periodic refresh (p)", self.action_toggle_pause
+        )
+        yield SystemCommand("Refresh faster", "Shorter refresh interval (+)", self.action_faster)
+        yield SystemCommand("Refresh slower", "Longer refresh interval (-)", self.action_slower)
+        yield SystemCommand("Filter", "Filter VMs and findings by text (/)", self.action_filter)
+        yield SystemCommand("Help", "Keys and glossary (?)", self.action_help)
+        yield SystemCommand(
+            "Show only NAT+external", "Filter on the NAT+external finding",
+            lambda: self._filter_to("nat-external-hub"),
+        )
+
+    def _filter_to(self, text: str) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("shown")
+        box.value = text
+
+
+def run_tui(
+    targets: list[str],
+    *,
+    interval: float = 2.0,
+    allow_changes: bool = False,
+    title: str | None = None,
+    config: str | None = None,
+) -> int:
+    """Watch ``targets`` (specs as on the command line; none: discovery) until the user quits.
+
+    Raises UsageError for a malformed target. Returns the exit code (0, or 1 when no VM found).
+    """
+    import sys
+
+    import anyio
+
+    from qnetinspect.inventory import gather
+    from qnetinspect.live import Watcher, default_evaluator
+    from qnetinspect.targets import expand_targets
+
+    expanded = expand_targets(targets or ["auto"], allow_stdin=False)
+    if not expanded:
+        print(
+            "qnetinspect: no running QEMU with a QMP socket found: give socket paths "
+            "(qnetinspect tui /path/to/vm.qmp)",
+            file=sys.stderr,
+        )
+        return 1
+    files = [t for t in expanded if t.kind != "qmp"]
+    static = {s.target: s for s in anyio.run(_gather_files, gather, files)} if files else {}
+    source = Watcher(
+        [t for t in expanded if t.kind == "qmp"],
+        interval=interval,
+        evaluator=default_evaluator(_load_config(config)),
+        static=static,
+    )
+    app = QNetInspectApp(
+        source, allow_changes=allow_changes, title=title, clock=lambda: time.strftime("%H:%M:%S")
+    )
+    app.run()
+    return app.return_code or 0
+
+
+async def _gather_files(gather: Any, files: Sequence[Any]) -> list[Any]:
+    return list(await gather(files))
+
+
+def _load_config(path: str | None) -> Any:
+    if path is None:
+        return None
+    from qnetinspect.config import load_config  # type: ignore[import-not-found,unused-ignore]
+
+    return load_config(path)

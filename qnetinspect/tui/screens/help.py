@@ -1,0 +1,79 @@
+"""The ``?`` screen: keys and a glossary of the words the tool uses."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from rich.markdown import Markdown
+from textual.widgets import Static
+
+HELP = """\
+# qnetinspect
+
+Watches the networks of running QEMU VMs over QMP and flags hubs that mix the user-mode
+NAT backend with an external backend (marked **NAT+EXT** in red).
+
+## Keys
+
+| key | action |
+|---|---|
+| `↑` `↓` `←` `→` `enter` | move in the tree, open and close nodes (the mouse works too) |
+| `tab` | next pane (tree, findings, change log) |
+| `/` | filter the tree and the findings by text (`escape` clears it) |
+| `r` | refresh every VM now |
+| `p` | pause / resume refreshing |
+| `+` `-` | refresh more / less often |
+| `ctrl+p` | command palette |
+| `?` | this help |
+| `q` | quit |
+| `a` `x` `l` | add a backend, remove a NIC, toggle a link (only with `--allow-changes`) |
+
+## Glossary
+
+**hub**: a QEMU-internal Ethernet repeater. Legacy `-net` options all land on hub 0; `-netdev
+hubport,hubid=N` makes hub N. Every frame that enters one port leaves through all the others.
+
+**port**: one attachment point of a hub (`hub0port1`, or the id of a `-netdev hubport`). Its
+peer is a NIC or a backend.
+
+**netdev**: a host-side network backend (`-netdev TYPE,id=ID`): user, tap, socket, stream ...
+
+**NIC**: the network card the guest sees (`-device e1000,netdev=ID`, `-nic`, `-net nic`).
+A NIC and a netdev paired directly, without a hub, form a private two-end link.
+
+**NAT backend**: `user` (slirp): QEMU itself does NAT, DHCP (10.0.2.x) and DNS for the guest,
+and reaches the host's networks on its behalf.
+
+**external backend**: anything that carries frames outside QEMU: tap, bridge, socket,
+stream, dgram, vde, vhost-user, l2tpv3 ... On a hub with a NAT backend, the outside world can
+use the VM's NAT to reach the host's networks: that is the **NAT+EXT** finding.
+
+## States
+
+**connected**: read over QMP on the last refresh. **unreachable (kind)**: the last attempt
+failed: not-found, refused, timeout, no-greeting (another client holds the monitor), ...
+**reconnecting**: trying again, with a growing pause (0.5 s up to 10 s). **static**: saved
+text, read once.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys, glossary and states; any of escape, q or ? closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close"),
+        Binding("q", "close", "Close", show=False),
+        Binding("question_mark", "close", "Close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            # rich renders the markdown in one go; textual's Markdown widget is far slower
+            yield Static(Markdown(HELP), id="help-text")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,161 @@
+"""Scripted fake QMP peers, only for faults a real QEMU cannot produce on demand.
+
+Each peer listens on a unix socket in a thread (so it also serves a ``qnetinspect`` subprocess)
+and plays one script per connection:
+
+- ``garbage``: sends text that is not QMP, then waits;
+- ``silent``: accepts and never sends anything (a monitor that never greets);
+- ``cut``: greets, negotiates, then answers the first command with half a reply and closes;
+- ``fail``: greets, negotiates, then rejects every command (QEMU's CommandNotFound error).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+Script = Literal["garbage", "silent", "cut", "fail"]
+
+GREETING = {
+    "QMP": {
+        "version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "fake"},
+        "capabilities": ["oob"],
+    }
+}
+
+
+class FakePeer:
+    """A unix-socket server playing ``script`` to every client; stop() closes everything."""
+
+    def __init__(self, path: Path, script: Script) -> None:
+        self.path = path
+        self.script = script
+        self.connections = 0
+        self.active = 0  # silent: clients connected now
+        self.max_active = 0  # silent: most clients connected at once
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(str(path))
+        self._server.listen(16)
+        self._stop = threading.Event()
+        self._clients: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.start()
+
+    def _accept_loop(self) -> None:
+        self._server.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self._clients.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            if self.script == "garbage":
+                conn.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+                self._stop.wait()
+            elif self.script == "silent":
+                self._hold_silently(conn)
+            else:
+                self._serve_qmp(conn)
+
+    def _hold_silently(self, conn: socket.socket) -> None:
+        """Read and drop until the client goes away; counts clients connected at once."""
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            conn.settimeout(0.05)
+            while not self._stop.is_set():
+                try:
+                    if not conn.recv(4096):
+                        return
+                except TimeoutError:
+                    continue
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def _serve_qmp(self, conn: socket.socket) -> None:
+        conn.sendall(json.dumps(GREETING).encode() + b"\r\n")
+        for msg in _messages(conn):
+            reply_id = {"id": msg["id"]} if "id" in msg else {}
+            if msg.get("execute") == "qmp_capabilities":
+                conn.sendall(json.dumps({"return": {}, **reply_id}).encode() + b"\r\n")
+            elif self.script == "cut":
+                full = json.dumps({"return": "hub 0\r\n \\ hub0port0: e1000.0: ", **reply_id})
+                conn.sendall(full[: len(full) // 2].encode())
+                conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+                return
+            else:
+                error = {
+                    "class": "CommandNotFound",
+                    "desc": f"The command {msg.get('execute')} has not been found",
+                }
+                conn.sendall(json.dumps({"error": error, **reply_id}).encode() + b"\r\n")
+
+    def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._server.close()
+        with self._lock:
+            for c in self._clients:
+                with contextlib.suppress(OSError):
+                    c.close()
+        self._thread.join(2)
+
+
+def _messages(conn: socket.socket) -> Iterator[dict[str, object]]:
+    """JSON objects as they arrive: QMP clients need not end a message with a newline."""
+    decoder = json.JSONDecoder()
+    buf = ""
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return
+        buf += data.decode()
+        while True:
+            buf = buf.lstrip()
+            if not buf:
+                break
+            try:
+                msg, end = decoder.raw_decode(buf)
+            except ValueError:
+                break  # incomplete: wait for more
+            buf = buf[end:]
+            yield msg
+
+
+@contextlib.contextmanager
+def fake_peer(path: Path, script: Script) -> Iterator[FakePeer]:
+    peer = FakePeer(path, script)
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+@contextlib.contextmanager
+def dead_socket(path: Path) -> Iterator[Path]:
+    """A unix socket file nobody listens on (a stale socket left by a dead QEMU)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.close()  # bound, never listened: connect() is refused
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

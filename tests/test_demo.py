@@ -1,0 +1,213 @@
+"""``qnetinspect demo``: real VMs started and always stopped; the replay fallback without QEMU."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from qnetinspect.cli import demo as demo_cli
+from qnetinspect.demo import DEMO_VMS, bundled_captures, start_demo_vms
+from qnetinspect.vmrunner import QemuProcess, qemu_fleet
+
+NAMES = [vm.name for vm in DEMO_VMS]
+_PIDS = re.compile(r"\(pids ([\d ]+)\)")
+_DIR = re.compile(r" in (\S+) \(")
+
+
+def _demo(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "qnetinspect", "demo", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _alive(pid: int) -> bool:
+    """True if the process exists and is not a zombie (a zombie holds no sockets or memory)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _read_until(proc: subprocess.Popen[str], marker: str) -> str:
+    assert proc.stderr is not None
+    seen = ""
+    while marker not in seen:
+        line = proc.stderr.readline()
+        if not line:
+            raise AssertionError(f"demo ended before {marker!r}: {seen}")
+        seen += line
+    return seen
+
+
+def _pids(stderr: str) -> list[int]:
+    match = _PIDS.search(stderr)
+    assert match, stderr
+    return [int(p) for p in match.group(1).split()]
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate(timeout=30)
+
+
+@pytest.mark.qemu
+def test_demo_no_tui_shows_the_leak_and_stops_every_vm() -> None:
+    """demo --no-tui starts five QEMUs, reports the NAT leak, stops them all, removes its dir."""
+    proc = _demo("--no-tui")
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0, err
+    pids = _pids(err)
+    assert len(pids) == len(DEMO_VMS)
+    assert not any(_alive(p) for p in pids)
+    workdir = _DIR.search(err)
+    assert workdir and not Path(workdir.group(1)).exists()
+    for name in NAMES:
+        assert f"== {name} (" in out
+    leaky = out.split("== separated-hubs (")[0]
+    assert "CRITICAL nat-external-hub" in leaky
+    assert "nat-external-hub" not in out.split("== separated-hubs (")[1]
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize(
+    ("signum", "code"),
+    [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, 130), (signal.SIGHUP, 128 + 1)],
+)
+def test_demo_stops_every_vm_when_signalled(signum: int, code: int) -> None:
+    """A held demo killed by SIGTERM, SIGINT or SIGHUP stops all its QEMUs and exits 128+N."""
+    proc = _demo("--no-tui", "--hold")
+    try:
+        err = _read_until(proc, "ready")
+        pids = _pids(err)
+        assert all(_alive(p) for p in pids)
+        proc.send_signal(signum)
+        proc.wait(timeout=30)
+    finally:
+        _stop(proc)
+    assert proc.returncode == code
+    assert not any(_alive(p) for p in pids)
+
+
+@pytest.mark.qemu
+def test_demo_killed_by_sigkill_leaves_no_qemu() -> None:
+    """Even SIGKILL of the demo takes its QEMUs down (PR_SET_PDEATHSIG)."""
+    proc = _demo("--no-tui", "--hold")
+    try:
+        pids = _pids(_read_until(proc, "ready"))
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        _stop(proc)
+    for pid in pids:
+        for _ in range(500):  # the kernel delivers the death signal asynchronously
+            if not _alive(pid):
+                break
+            time.sleep(0.01)
+        assert not _alive(pid), pid
+
+
+@pytest.mark.qemu
+def test_demo_stops_every_vm_when_the_report_crashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception while presenting still stops every VM already started."""
+    started: list[QemuProcess] = []
+
+    def spy(workdir: Path, vms: list[QemuProcess], **kw: object) -> list[QemuProcess]:
+        result = start_demo_vms(workdir, vms)
+        started.extend(result)
+        return result
+
+    def crash(*args: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("qnetinspect.demo.start_demo_vms", spy)
+    monkeypatch.setattr(demo_cli, "_present", crash)
+    args = argparse.Namespace(no_tui=True, hold=False, keep_dir=False, replay=False)
+    with pytest.raises(RuntimeError, match="boom"):
+        demo_cli.run(args)
+    assert len(started) == len(DEMO_VMS)
+    assert not any(vm.alive() for vm in started)
+
+
+def test_demo_without_qemu_says_how_to_install_and_replays(tmp_path: Path) -> None:
+    """With no qemu-system-x86_64 on PATH: one stderr line on installing it, then the replay."""
+    env = {**os.environ, "PATH": str(tmp_path)}
+    proc = _demo("--no-tui", "--keep-dir", env=env)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0, err
+    install = [line for line in err.splitlines() if "not found" in line]
+    assert len(install) == 1 and "apt-get install qemu-system-x86" in install[0]
+    assert "CRITICAL nat-external-hub" in out.split("== separated-hubs (")[0]
+    workdir = _DIR.search(err)
+    assert workdir and Path(workdir.group(1)).is_dir()  # --keep-dir
+    shutil.rmtree(workdir.group(1))
+
+
+def test_demo_opens_the_tui_on_every_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --no-tui the demo hands all five live sockets and its title to run_tui."""
+    calls: list[tuple[list[str], str]] = []
+
+    def fake_run_tui(targets: Sequence[str], title: str = "") -> int:
+        import socket
+
+        for t in targets:  # the servers are up while the TUI runs
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(t)
+        calls.append((list(targets), title))
+        return 0
+
+    fake = types.ModuleType("qnetinspect.tui.app")
+    fake.run_tui = fake_run_tui  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "qnetinspect.tui.app", fake)
+    args = argparse.Namespace(no_tui=False, hold=False, keep_dir=False, replay=True)
+    assert demo_cli.run(args) == 0
+    ((targets, title),) = calls
+    assert [Path(t).stem for t in targets] == NAMES
+    assert title == demo_cli.TITLE
+
+
+def _normal(text: str) -> str:
+    """Drop what differs between runs: #net auto names, TCP ports."""
+    text = re.sub(r"#net\d+", "#net", text)
+    return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+
+
+@pytest.mark.qemu
+def test_bundled_captures_match_the_live_demo_vms(qemu_dir: Path) -> None:
+    """The recordings shipped for the replay fallback equal what the live demo VMs print."""
+    from qnetinspect.qmp.session import QmpSession
+
+    async def look(vm: QemuProcess) -> tuple[str, object]:
+        async with QmpSession(str(vm.qmp_path)) as qmp:
+            return await qmp.hmp("info network"), await qmp.execute("query-name")
+
+    with qemu_fleet() as vms:
+        start_demo_vms(qemu_dir, vms)
+        for vm, (name, capture) in zip(vms, bundled_captures(), strict=True):
+            live, vm_name = asyncio.run(look(vm))
+            assert vm_name == {"name": name}
+            assert _normal(live) == _normal(capture["info_network"]), name

@@ -1,0 +1,186 @@
+"""The TUI driven by Pilot against fixed snapshots: layout, navigation, filter, keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import Input
+
+from qnetinspect.live import StaticSource
+from qnetinspect.models import Snapshot
+from qnetinspect.tui.app import QNetInspectApp
+from qnetinspect.tui.screens.help import HelpScreen
+from qnetinspect.tui.widgets.panes import DetailPane, FindingsTable
+from qnetinspect.tui.widgets.vm_tree import VmTree
+
+from .conftest import DOWN, wait_until
+
+SIZE = (180, 50)
+
+
+def _labels(app: QNetInspectApp) -> list[str]:
+    tree = app.query_one("#tree", VmTree)
+    return [str(node.label) for node in tree.root.children]
+
+
+async def _started(pilot: Any, app: QNetInspectApp) -> None:
+    await wait_until(pilot, lambda: app.updates_seen >= 4 and bool(_labels(app)))
+    await pilot.pause()
+
+
+async def test_tree_lists_every_vm_with_state_and_leak_marker(fleet: list[Snapshot]) -> None:
+    """Each VM is a tree node named by -name; the leaking one carries NAT+EXT, the down one DOWN."""
+    app = QNetInspectApp(StaticSource(fleet))
+    async with app.run_test(size=SIZE) as pilot:
+        await _started(pilot, app)
+        labels = _labels(app)
+        for label, name in zip(labels, ("web", "db", "lab"), strict=False):
+            assert f"{name} (/run/qni/{name}.qmp)" in label
+        assert labels[0].strip().startswith("NAT+EXT")
+        assert "NAT+EXT" not in labels[1] + labels[2]
+        assert "DOWN" in labels[3] and "unreachable: refused" in labels[3]
+        assert "CRIT" in labels[0]
+
+
+async def test_findings_table_marks_severity_in_text_and_explains(fleet: list[Snapshot]) -> None:
+    """The findings table starts with the critical NAT+external finding, marked CRIT, and the
+    explanation pane shows the rule's documentation and a fix."""
+    app = QNetInspectApp(StaticSource(fleet))
+    async with app.run_test(size=SIZE) as pilot:
+        await _started(pilot, app)
+        table = app.query_one("#findings", FindingsTable)
+        first = table.current()
+        assert first is not None and first.rule == "nat-external-hub"
+        assert str(table.get_row_at(0)[0]).strip() == "CRIT"
+        explanation = str(app.query_one("#finding-detail").render())
+        assert "Why it matters" in explanation and "How to fix" in explanation
+
+
+async def test_moving_in_the_tree_redraws_the_detail_pane(fleet: list[Snapshot]) -> None:
+    """Moving the cursor to another VM draws that VM in the detail pane."""
+    app = QNetInspectApp(StaticSource(fleet))
+    async with app.run_test(size=SIZE) as pilot:
+        await _started(pilot, app)
+        tree = app.query_one("#tree", VmTree)
+        tree.focus()
+        lab = tree.root.children[2]
+        tree.move_cursor(lab)
+        await pilot.pause()
+        assert app.selected is not None and app.selected.target == "/run/qni/lab.qmp"
+        detail = str(app.query_one("#detail", DetailPane).render())
+        assert detail.startswith("lab") and "hub 2" in detail
+        await pilot.press("down")  # onto lab's hub 0
+        await pilot.pause()
+        assert app.selected.kind == "hub"
+
+
+async def test_slash_filters_tree_and_findings_and_escape_clears(fleet: list[Snapshot]) -> None:
+    """`/` opens the filter; typing narrows the tree and findings; escape brings all back."""
+    app = QNetInspectApp(StaticSource(fleet))
+    async with app.run_test(size=SIZE) as pilot:
+        await _started(pilot, app)
+        await pilot.press("slash")
+        assert app.focused is app.query_one("#filter", Input)
+        await pilot.press(*"nic2")
+        await wait_until(pilot, lambda: app.model.filter_text == "nic2")
+        labels = _labels(app)
+        assert len(labels) == 1 and "lab" in labels[0]
+        shown = app.query_one("#findings", FindingsTable)._shown
+        assert shown and all(f.target == "/run/qni/lab.qmp" for f in shown)
+        await pilot.press(*["backspace"] * 4, *"socket", "enter")
+        assert app.model.filter_text == "socket"
+        assert ["web" in x or "lab" in x for x in _labels(app)] == [True, True]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(_labels(app)) == 4
+        assert app.model.filter_text == ""
+
+
+async def test_refresh_pause_and_interval_keys_drive_the_source(fleet: list[Snapshot]) -> None:
+    """`p` pauses and resumes, `+`/`-` step the interval, `r` re-publishes every VM."""
+    source = StaticSource(fleet, interval=2.0)
+    app = QNetInspectApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        await _started(pilot, app)
+        await pilot.press("p")
+        assert source.paused and "PAUSED" in app.sub_title
+        await pilot.press("p")
+        assert not source.paused
+        await pilot.press("plus")
+        assert source.interval == 1.0
+        await pilot.press("minus", "minus")
+        assert source.interval == 5.0
+        before = app.updates_seen
+        await pilot.press("r")
+        await wait_until(pilot, lambda: app.updates_seen >= before + len(fleet))
+
+
+async def test_help_screen_has_glossary_and_closes(fleet: list[Snapshot]) -> None:
+    """`?` opens the help with the glossary; escape closes it; `q` then quits."""
+    app = QNetInspectApp(StaticSource(fleet))
+    async with app.run_test(size=SIZE) as pilot:
+        await _started(pilot, app)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        from qnetinspect.tui.screens.help import HELP
+
+        assert app.screen.query_one("#help-text").size.height > 20
+        for word in ("hub", "port", "netdev", "NIC", "NAT backend", "external backend"):
+            assert f"**{word}**" in HELP
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_read_only_hides_and_ignores_change_keys(fleet: list[Snapshot]) -> None:
+    """Without --allow-changes, `a`, `x` and `l` are neither shown nor acted on."""
+    app = QNetInspectApp(StaticSource(fleet))
+    async with app.run_test(size=SIZE) as pilot:
+        await _started(pilot, app)
+        shown = {b.binding.action for b in app.active_bindings.values() if b.enabled}
+        assert not {"add", "remove", "link"} & shown
+        screens = len(app.screen_stack)
+        await pilot.press("a", "x", "l")
+        assert len(app.screen_stack) == screens
+
+
+async def test_allow_changes_enables_the_change_keys(fleet: list[Snapshot]) -> None:
+    """With allow_changes the add/remove/link bindings are active."""
+    app = QNetInspectApp(StaticSource(fleet), allow_changes=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _started(pilot, app)
+        shown = {b.binding.action for b in app.active_bindings.values() if b.enabled}
+        assert {"add", "remove", "link"} <= shown
+
+
+async def test_enter_on_a_finding_jumps_to_its_hub(fleet: list[Snapshot]) -> None:
+    """Enter on the NAT+external finding puts the tree cursor on that VM's hub."""
+    app = QNetInspectApp(StaticSource(fleet))
+    async with app.run_test(size=SIZE) as pilot:
+        await _started(pilot, app)
+        app.query_one("#findings", FindingsTable).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        node = app.query_one("#tree", VmTree).cursor_node
+        assert node is not None and node.data is not None
+        assert (node.data.target, node.data.kind, node.data.hub) == ("/run/qni/web.qmp", "hub", 0)
+
+
+async def test_replaced_snapshot_updates_tree_and_change_log(fleet: list[Snapshot]) -> None:
+    """A VM whose hub disappears is redrawn in place and the change log says what went away."""
+    import dataclasses
+
+    source = StaticSource(fleet)
+    app = QNetInspectApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        await _started(pilot, app)
+        web = fleet[0]
+        assert web.topology is not None
+        source.replace(dataclasses.replace(web, topology=dataclasses.replace(web.topology, hubs=())))
+        await wait_until(pilot, lambda: "NAT+EXT" not in _labels(app)[0])
+        log_text = "\n".join(str(line.text) for line in app.query_one("#changes").lines)
+        assert "- hub hub 0" in log_text
+        assert "- finding CRITICAL nat-external-hub" in log_text
+        assert DOWN in app.model.vms
