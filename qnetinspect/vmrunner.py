@@ -99,14 +99,22 @@ def start_qemu(
     extra_qmp: int = 0,
     wait: float = 10.0,
     check_socket: bool = True,
+    chroot: Path | None = None,
 ) -> QemuProcess:
     """Start ``qemu-system-x86_64 BASE_ARGS -qmp unix:WORKDIR/NAME.qmp ... NET_ARGS``.
 
     Waits until the QMP socket accepts a connection (the greeting is left unread), unless
     ``check_socket`` is False (for QEMUs expected to block before their main loop).
     ``extra_qmp`` adds more QMP monitors (``NAME.qmp2`` ...).
+    ``chroot`` runs the QEMU of another Debian release installed in that directory (made with
+    ``debootstrap``); ``workdir`` must then lie inside it.
     Raises QemuStartError with QEMU's output when it exits or the socket never appears.
     """
+    if chroot is not None:
+        return _start_in_chroot(
+            net_args, workdir, name, chroot, base_args=base_args, vm_name=vm_name, wait=wait,
+            check_socket=check_socket,
+        )
     exe = binary or find_qemu()
     if exe is None:
         raise QemuStartError(
@@ -127,30 +135,72 @@ def start_qemu(
     argv += list(net_args)
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(  # noqa: S603 - argv is ours
+        proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for pdeathsig
+            preexec_fn=_die_with_parent,
             start_new_session=True,
         )
-    vm = QemuProcess(argv=argv, qmp_path=qmp_path, process=proc, log_path=log_path, extra_sockets=extra)
-    if not check_socket:
-        return vm
+    vm = QemuProcess(
+        argv=argv, qmp_path=qmp_path, process=proc, log_path=log_path, extra_sockets=extra
+    )
+    if check_socket:
+        _wait_for_socket(vm, wait)
+    return vm
+
+
+def _start_in_chroot(
+    net_args: Sequence[str],
+    workdir: Path,
+    name: str,
+    chroot: Path,
+    *,
+    base_args: Sequence[str],
+    vm_name: str | None,
+    wait: float,
+    check_socket: bool,
+) -> QemuProcess:
+    root = chroot.resolve()
+    workdir = workdir.resolve()
+    if not workdir.is_relative_to(root):
+        raise QemuStartError(f"{workdir} is not inside the chroot {root}")
+    inside = "/" + str(workdir.relative_to(root))
+    workdir.mkdir(parents=True, exist_ok=True)
+    qmp_path = workdir / f"{name}.qmp"
+    with contextlib.suppress(FileNotFoundError):
+        qmp_path.unlink()
+    argv = ["chroot", str(root), QEMU_BINARY, *base_args]
+    if vm_name:
+        argv += ["-name", vm_name]
+    argv += ["-qmp", f"unix:{inside}/{name}.qmp,server=on,wait=off", *net_args]
+    log_path = workdir / f"{name}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent, start_new_session=True,
+        )
+    vm = QemuProcess(argv=argv, qmp_path=qmp_path, process=proc, log_path=log_path)
+    if check_socket:
+        _wait_for_socket(vm, wait)
+    return vm
+
+
+def _wait_for_socket(vm: QemuProcess, wait: float) -> None:
     deadline = time.monotonic() + wait
     while True:
-        if proc.poll() is not None:
+        if vm.process.poll() is not None:
             raise QemuStartError(
-                f"QEMU exited with {proc.returncode}: {vm.output().strip()}",
+                f"QEMU exited with {vm.process.returncode}: {vm.output().strip()}",
                 vm.output(),
-                proc.returncode,
+                vm.process.returncode,
             )
-        if _accepts(qmp_path):
-            return vm
+        if _accepts(vm.qmp_path):
+            return
         if time.monotonic() > deadline:
             vm.stop()
-            raise QemuStartError(f"QEMU did not open {qmp_path} within {wait:g}s", vm.output())
+            raise QemuStartError(f"QEMU did not open {vm.qmp_path} within {wait:g}s", vm.output())
         time.sleep(0.01)
 
 

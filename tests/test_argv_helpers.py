@@ -7,6 +7,7 @@ say: NICs by name and MAC, backends by type only (auto names are random in QEMU 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import socket
@@ -36,7 +37,9 @@ def capture_files() -> list[Path]:
     return out
 
 
+@functools.cache
 def load(path: Path) -> dict[str, Any]:
+    """A capture document (cached: read-only use)."""
     doc: dict[str, Any] = json.loads(path.read_text())
     return doc
 

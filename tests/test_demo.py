@@ -211,3 +211,37 @@ def test_bundled_captures_match_the_live_demo_vms(qemu_dir: Path) -> None:
             live, vm_name = asyncio.run(look(vm))
             assert vm_name == {"name": name}
             assert _normal(live) == _normal(capture["info_network"]), name
+
+
+# ----------------------------------------------------------------------------- documentation
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    from qnetinspect.cli import build_parser
+
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_cli_reference_documents_every_command_and_option() -> None:
+    """docs/cli.md has a section for each registered subcommand naming each of its options."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    missing = []
+    for name, sub in _subparsers().items():
+        if f"## qnetinspect {name}\n" not in doc:
+            missing.append(f"section {name}")
+        for action in sub._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help") and f"`{option}" not in doc:
+                    missing.append(f"{name} {option}")
+    assert not missing, missing
+
+
+def test_docs_link_only_to_files_that_exist() -> None:
+    """Relative links in README.md and docs/*.md point at files in the repository."""
+    root = Path(__file__).resolve().parent.parent
+    broken = []
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if not (page.parent / target).exists():
+                broken.append(f"{page.name} -> {target}")
+    assert not broken, broken

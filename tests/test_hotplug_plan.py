@@ -6,6 +6,8 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qnetinspect.errors import HotplugError, UsageError
 from qnetinspect.hotplug import ids
@@ -340,3 +342,29 @@ def test_link_plan_and_unknown_name() -> None:
     ]
     with pytest.raises(UsageError, match="no NIC or netdev named 'zz'"):
         plan_link(_snap(), "zz", True)
+
+
+def test_hubport_binds_an_unpaired_backend_into_a_hub() -> None:
+    """hubport -o netdev=S binds the unpaired socket S into hub 0 (NAT): critical, and the
+    predicted hub 0 holds S; a name that is not an unpaired backend is refused."""
+    text = LEGACY + "s9: index=0,type=socket,\r\n"
+    plan = plan_add(_snap(text), AddRequest("hubport", id="bp", hub=0, options=(("netdev", "s9"),)))
+    assert [c.to_json() for c in plan.commands] == [
+        {
+            "execute": "netdev_add",
+            "arguments": {"type": "hubport", "id": "bp", "hubid": 0, "netdev": "s9"},
+        }
+    ]
+    hub = plan.after.hub(0)
+    assert hub is not None and "s9" in {c.name for c in hub.peers}
+    assert all(c.name != "s9" for c in plan.after.clients)
+    assert [f.rule for f in plan.critical] == ["nat-external-hub"]
+    with pytest.raises(UsageError, match="no unpaired backend named 'u0'"):
+        plan_add(_snap(text), AddRequest("hubport", id="bp", hub=0, options=(("netdev", "u0"),)))
+
+
+@given(st.integers(min_value=0, max_value=2**32))
+def test_generated_macs_pass_the_user_mac_check(seed: int) -> None:
+    """Whatever the generator draws, it is a MAC check_mac accepts (format, unicast, unused)."""
+    mac = ids.generate_mac({"52:54:00:aa:00:01"}, random.Random(seed))
+    assert ids.check_mac(mac, {"52:54:00:aa:00:01"}) == mac

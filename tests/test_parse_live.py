@@ -47,8 +47,9 @@ async def test_live_mixed_topology_parses(start_vm: object) -> None:
     t = parse_info_network(text)
     assert t.unparsed == ()
     assert render_info_network(t) == text.replace("\r\n", "\n")
-    assert [h.id for h in t.hubs] == [0, 3]
-    assert [c.type for c in t.hubs[0].peers] == ["nic", "user"]
+    # -netdev options are created before -net ones, so hub 3 is older than hub 0
+    assert [h.id for h in t.hubs] == [3, 0]
+    assert [c.type for c in t.hubs[1].peers] == ["nic", "user"]
     (pair,) = t.clients
     assert pair.peer is not None and pair.peer.info["restrict"] == "on"
     assert [f.id for f in pair.peer.filters] == ["fb9"]

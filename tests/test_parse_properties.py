@@ -148,21 +148,21 @@ def _assert_accounted(text: str) -> None:
         assert line in raws or line in ("filters:", "Devices not on any VLAN:"), (no, line)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(junk_lines, max_size=25), st.sampled_from(["\n", "\r\n"]))
 def test_no_exception_and_every_line_accounted_for(lines: list[str], eol: str) -> None:
     """Any text parses without raising, and every non-blank line is in the model or unparsed."""
     _assert_accounted(eol.join(lines))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.text(max_size=300))
 def test_usernet_never_raises(text: str) -> None:
     """parse_usernet returns a tuple for any text."""
     assert isinstance(parse_usernet(text), tuple)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.permutations(REAL_LINES[:60]))
 def test_shuffled_real_lines_parse(lines: list[str]) -> None:
     """Real capture lines in any order parse without raising and lose no line."""

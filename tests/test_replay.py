@@ -425,3 +425,31 @@ def test_check_and_show_json_validate_against_the_published_schemas(qemu_dir: Pa
     broken = json.loads(json.dumps(docs[0]))
     broken["findings"][0]["severity"] = "fatal"
     assert not validator(schemas["check"]).is_valid(broken)
+
+
+def test_parse_json_validates_against_the_published_definitions(tmp_path: Path) -> None:
+    """parse --format json of a capture: its topology and findings match docs/schema."""
+    jsonschema = pytest.importorskip("jsonschema")
+    check = json.loads((ROOT / "docs" / "schema" / "check.schema.json").read_text())
+    schema = {
+        "$schema": check["$schema"],
+        "$defs": check["$defs"],
+        "type": "object",
+        "required": ["schema", "source", "topology", "findings"],
+        "properties": {
+            "schema": {"const": 1},
+            "topology": {"$ref": "#/$defs/topology"},
+            "findings": {"type": "array", "items": {"$ref": "#/$defs/finding"}},
+        },
+    }
+    text = tmp_path / "leak.txt"
+    text.write_text(LEAKY["info_network"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "qnetinspect", "parse", "--format", "json", str(text)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    doc = json.loads(proc.stdout)
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    assert any(f["rule"] == "nat-external-hub" for f in doc["findings"])

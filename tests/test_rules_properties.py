@@ -13,10 +13,11 @@ NAMES = st.sampled_from(
     ["e1000.0", "e1000.1", "n0", "n1", "#net123", "__org.qemu.net2", "user.0", "s", "x.y-z_"]
 )
 RAW = {
-    "nic": ["model=e1000,macaddr=52:54:00:12:34:56", "model=virtio-net-pci,macaddr=52:54:00:aa:bb:cc", ""],
+    "nic": ["model=e1000,macaddr=52:54:00:12:34:56", "model=virtio-net-pci,macaddr=52:54:00:aa:bb:cc", ""],  # noqa: E501
     "user": ["net=10.0.2.0,restrict=off"],
     "tap": ["ifname=tap0,script=no,downscript=no", "helper=/h,br=br0", "fd=3"],
-    "socket": ["", "socket: connect to 127.0.0.1:1", "socket: udp=127.0.0.1:2", "socket: mcast=230.0.0.1:3"],
+    "socket": ["", "socket: connect to 127.0.0.1:1", "socket: udp=127.0.0.1:2",
+               "socket: mcast=230.0.0.1:3"],
     "stream": ["", "listening", "connecting", "tcp:127.0.0.1:4", "unix:/tmp/s"],
     "dgram": ["udp=127.0.0.1:5/127.0.0.1:6", "mcast=230.0.0.1:3", "udp=/a:/b"],
 }  # fmt: skip
@@ -73,7 +74,7 @@ forwards = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     st.lists(
         st.tuples(topologies(), st.lists(forwards, max_size=2), st.booleans()),
@@ -97,7 +98,7 @@ def test_evaluate_never_raises_and_is_deterministic(
         assert all(c in f.message for c in f.clients)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(topologies())
 def test_nat_external_hub_iff_a_hub_mixes(topology: Topology) -> None:
     """nat-external-hub fires for exactly the hubs holding a user and an external backend."""

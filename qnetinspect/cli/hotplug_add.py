@@ -18,6 +18,7 @@ from qnetinspect.errors import HotplugError, QNetInspectError, UsageError
 
 if TYPE_CHECKING:
     from qnetinspect.hotplug.plan import Plan
+    from qnetinspect.qmp.session import QmpSession
     from qnetinspect.targets import Target
 
 FAILED = 1  # the change was refused or failed (after rollback)
@@ -108,14 +109,12 @@ async def _add(args: argparse.Namespace) -> int:
 
 
 async def present_and_apply(
-    session: object, plan: Plan, args: argparse.Namespace, *, force: bool = False
+    session: QmpSession, plan: Plan, args: argparse.Namespace, *, force: bool = False
 ) -> int:
     """Print the plan; stop for --dry-run; refuse criticals; confirm; apply; report."""
     from qnetinspect.hotplug import live
     from qnetinspect.hotplug.plan import format_plan, refuse_critical
-    from qnetinspect.qmp.session import QmpSession
 
-    assert isinstance(session, QmpSession)
     print(format_plan(plan), flush=True)
     if getattr(args, "dry_run", False):
         print("dry run: nothing was sent")

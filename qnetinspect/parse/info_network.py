@@ -30,6 +30,7 @@ fixed phrases turned into fields (documented in ``parse_client_info``).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ _FILTER = re.compile(r"  - (?P<id>[^:\s][^:]*): (?P<raw>type=(?P<type>[^,]*)(?:,
 # old VLAN-era entry: two spaces, name, colon, info, optional " peer=<name>"
 _VLAN_ENTRY = re.compile(r"  (?P<name>[^:\s-][^:]*): (?P<info>.*?)(?: peer=(?P<peer>[^\s:]+))?\Z")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+_KV_SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*=[^,=]*(?:,[A-Za-z_][A-Za-z0-9_.-]*=[^,=]*)*\Z")
 _SOCKET_PHRASE = re.compile(r"(?P<verb>connect to|connection from) (?P<addr>\S+)\Z")
 _SOCKET_FD_MCAST = re.compile(r"fd=(?P<fd>-?\d+) \((?P<cloned>cloned)? ?mcast=(?P<mcast>[^)]*)\)\Z")
 _STREAM_ADDR = re.compile(r"(?P<kind>tcp|unix|vsock|fd):(?P<addr>.*)\Z")
@@ -74,6 +76,11 @@ def parse_kv(text: str) -> dict[str, str]:
     QEMU prints paths verbatim, so ``script=/a,b`` must stay one value. Returns ``{}`` when the
     text does not start with ``key=`` (it is not a key=value string at all).
     """
+    if _KV_SIMPLE.match(text):
+        # fast path (nearly every real info string): distinct plain key=value pieces
+        pairs = [piece.split("=", 1) for piece in text.split(",")]
+        if len(pairs) == len({k for k, _ in pairs}):
+            return dict(pairs)
     out: dict[str, str] = {}
     last: str | None = None
     for piece in text.split(","):
@@ -88,6 +95,7 @@ def parse_kv(text: str) -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)  # results are read-only; info strings repeat a lot
 def parse_client_info(type_: str, raw: str) -> Mapping[str, str]:
     """The fields of one client's info string (``raw`` is the text after ``type=<t>,``).
 
@@ -174,6 +182,8 @@ class _Client:
 
     def freeze(self) -> NetClient:
         p = self.proto
+        if not self.filters and self.peer is None:
+            return p  # already complete: skip building it twice
         return NetClient(
             name=p.name,
             type=p.type,
@@ -284,8 +294,11 @@ class _Parser:
 
     def port(self, no: int, text: str, rest: str) -> None:
         assert self.hub is not None
-        # old format: the peer's client line directly (no port name)
-        client = parse_client_line(rest, no)
+        # old format: the peer's client line directly (no port name); a cheap look after the
+        # first colon spares the full match on every named port
+        after = rest[rest.find(":") :]
+        old = after.startswith((": index=", ": type="))
+        client = parse_client_line(rest, no) if old else None
         if client is not None:
             self.unnamed_ports = True
             peer = self.last = _Client(client)

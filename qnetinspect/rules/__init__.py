@@ -29,12 +29,22 @@ from qnetinspect.rules.legacy_net import LegacyNet
 from qnetinspect.rules.multi_nic_hub import MultiNicHub
 from qnetinspect.rules.nat_external_hub import NatExternalHub
 from qnetinspect.rules.nic_without_backend import NicWithoutBackend
+from qnetinspect.rules.segments import GlobalSegment, global_segments
 from qnetinspect.rules.socket_disconnected import SocketDisconnected
 
 if TYPE_CHECKING:
     from qnetinspect.config import Config
 
-__all__ = ["RULES", "Rule", "evaluate", "evaluate_topology", "rule_by_slug", "sort_findings"]
+__all__ = [
+    "RULES",
+    "GlobalSegment",
+    "Rule",
+    "evaluate",
+    "evaluate_topology",
+    "global_segments",
+    "rule_by_slug",
+    "sort_findings",
+]
 
 RULES: tuple[Rule, ...] = (
     NatExternalHub(),

@@ -14,10 +14,11 @@ class BridgedExternals(Rule):
     bridge nobody configured on the host: two host segments (or two VMs' links) are joined
     behind the back of the host's firewall, and a loop between them floods both.
 
-    How to fix: give each external backend its own NIC, e.g. ``-netdev tap,id=ext0,ifname=tap0,
-    script=no,downscript=no -device virtio-net-pci,netdev=ext0 -netdev socket,id=ext1,
-    connect=HOST:PORT -device virtio-net-pci,netdev=ext1``; if joining them is the goal, do it
-    in a host bridge where it is visible and filtered.
+    How to fix: give each external backend its own NIC, e.g.
+    ``-netdev tap,id=ext0,ifname=tap0,script=no,downscript=no
+    -device virtio-net-pci,netdev=ext0 -netdev socket,id=ext1,connect=HOST:PORT
+    -device virtio-net-pci,netdev=ext1``; if joining them is the goal, do it in a host bridge
+    where it is visible and filtered.
     """
 
     slug = "bridged-externals"

@@ -178,7 +178,8 @@ async def test_replaced_snapshot_updates_tree_and_change_log(fleet: list[Snapsho
         await _started(pilot, app)
         web = fleet[0]
         assert web.topology is not None
-        source.replace(dataclasses.replace(web, topology=dataclasses.replace(web.topology, hubs=())))
+        no_hub = dataclasses.replace(web.topology, hubs=())
+        source.replace(dataclasses.replace(web, topology=no_hub))
         await wait_until(pilot, lambda: "NAT+EXT" not in _labels(app)[0])
         log_text = "\n".join(str(line.text) for line in app.query_one("#changes").lines)
         assert "- hub hub 0" in log_text

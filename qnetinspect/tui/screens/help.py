@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.markdown import Markdown
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from rich.markdown import Markdown
+from textual.screen import Screen
 from textual.widgets import Static
 
 HELP = """\
@@ -61,8 +61,11 @@ text, read once.
 """
 
 
-class HelpScreen(ModalScreen[None]):
-    """Keys, glossary and states; any of escape, q or ? closes it."""
+class HelpScreen(Screen[None]):
+    """Keys, glossary and states; any of escape, q or ? closes it.
+
+    A full screen, not a modal: dimming the screen behind a modal costs a second per frame on
+    a loaded machine."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close"),

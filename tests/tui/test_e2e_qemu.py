@@ -1,0 +1,50 @@
+"""The TUI watching real QEMU VMs: leak flagged, a killed VM goes unreachable and comes back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from qnetinspect.live import VmState, Watcher
+from qnetinspect.tui.app import QNetInspectApp
+from qnetinspect.tui.widgets.vm_tree import VmTree
+
+from .conftest import wait_until
+
+LEAK = ["-net", "nic,model=e1000", "-net", "user", "-net", "socket,listen=127.0.0.1:0"]
+CLEAN = ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,id=nic0"]
+
+
+@pytest.mark.qemu
+async def test_killed_vm_shows_unreachable_then_reconnects(start_vm: Callable[..., object]) -> None:
+    """Two real VMs: the leaking one is flagged NAT+EXT; killing the clean one shows it unreachable
+    (refused or not-found) and restarting it on the same socket brings it back on its own."""
+    leaky = start_vm(LEAK, name="leaky", vm_name="leaky")
+    clean = start_vm(CLEAN, name="clean", vm_name="clean")
+    source = Watcher([str(leaky.qmp_path), str(clean.qmp_path)], interval=0.3, backoff=(0.1, 0.4))
+    app = QNetInspectApp(source)
+    clean_target = str(clean.qmp_path)
+
+    def label(i: int) -> str:
+        return str(app.query_one("#tree", VmTree).root.children[i].label)
+
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_until(
+            pilot,
+            lambda: all(vm.state is VmState.CONNECTED for vm in app.model.vms.values())
+            and "leaky" in label(0) and "clean" in label(1),
+        )
+        assert label(0).strip().startswith("NAT+EXT") and "NAT+EXT" not in label(1)
+
+        clean.stop()
+        await wait_until(pilot, lambda: "unreachable" in label(1) or "reconnecting" in label(1))
+        vm = app.model.vms[clean_target]
+        assert vm.error is not None and vm.error.kind in ("refused", "not-found", "disconnected")
+        assert "DOWN" in label(1)
+
+        start_vm(CLEAN, name="clean", vm_name="clean")
+        await wait_until(pilot, lambda: app.model.vms[clean_target].state is VmState.CONNECTED)
+        await wait_until(pilot, lambda: "DOWN" not in label(1) and "connected" in label(1))
+        log = "\n".join(str(line.text) for line in app.query_one("#changes").lines)
+        assert "clean: ~ vm unreachable" in log and "clean: ~ vm connected" in log
