@@ -331,10 +331,20 @@ class _Base:
                 everything = []
             fleet = tuple(f for f in everything if f not in per_vm)
             if fleet != self._fleet_findings:
-                changes = diff("*", None, None, self._fleet_findings, fleet)
+                old, new = set(self._fleet_findings), set(fleet)
+                changes = tuple(
+                    Change(_first_target(f), kind, "finding", _finding_text(f))
+                    for kind, group in (("disappeared", old - new), ("appeared", new - old))
+                    for f in sorted(group, key=_finding_text)
+                )
                 self._fleet_findings = fleet
                 self._sink(FleetUpdate(fleet, changes))
             await anyio.sleep(0.25)  # coalesce bursts (200 VMs refreshing together)
+
+
+def _first_target(f: Finding) -> str:
+    """Cross-VM findings may name several targets; the change log files it under the first."""
+    return f.target.split(",")[0].strip()
 
 
 def _clamp_interval(seconds: float) -> float:

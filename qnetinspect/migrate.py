@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from qnetinspect.parse.argv import (
     DEFAULT_VERSION,
     DEVICE_ALIASES,
-    VALID_ID,
     ArgvError,
     ArgvTopology,
     Option,
@@ -91,7 +90,7 @@ class _Plan:
     remove: set[int] = field(default_factory=set)  # Option.start of options to drop
     replace: dict[int, tuple[str, str]] = field(default_factory=dict)  # start -> (name, value)
     netdevs: list[str] = field(default_factory=list)
-    devices: list[str] = field(default_factory=list)
+    devices: list[tuple[int, str]] = field(default_factory=list)  # (NIC creation index, text)
     changes: list[str] = field(default_factory=list)
     ids: dict[int, str] = field(default_factory=dict)  # client index -> its -netdev id
 
@@ -133,7 +132,8 @@ class _Plan:
         if "vectors" in params and model in _VECTOR_MODELS:
             pairs.append(("vectors", params["vectors"]))
         text = join_keyvals(pairs)
-        self.devices.append(text)
+        # QEMU created these NICs at machine init in this order: keep it (names, default MACs)
+        self.devices.append((c.index, text))
         return text
 
 
@@ -161,7 +161,8 @@ def migrate_argv(
     plan = _Plan(before=before, split=split, taken=_taken_ids(before))
     by_index = {c.index: c for c in before.clients}
 
-    hubs = _hub_members(before)
+    # QEMU's implicit network has no option to rewrite: it is written out instead.
+    hubs = {} if before.default_net else _hub_members(before)
     for hub_id, ports in hubs.items():
         clients = [by_index[p.peer_index] for p in ports if p.peer_index is not None]
         if split and _mixes_nat_and_external(clients):
@@ -264,12 +265,8 @@ def _migrate_hub(
 
 
 def _reuse_or_new(plan: _Plan, port: PlannedClient) -> str:
-    """Keep a legacy port's name (``hub0port1``) as its id when no other client has it."""
-    others = [c for c in plan.before.clients if c.name == port.name and c.index != port.index]
-    if VALID_ID.match(port.name) and not others:
-        plan.taken.add(port.name)
-        return port.name
-    return plan.new_id(f"hub{port.hub}port")
+    """A new id for a legacy port: ``hub<N>p<K>``, not ``hub<N>port<K>``, which marks -net."""
+    return plan.new_id(f"hub{port.hub}p")
 
 
 def _split_hub(
@@ -349,7 +346,7 @@ def _assemble(argv: list[str], plan: _Plan) -> list[str]:
     """The new argv: removals, in-place replacements, the new block before the first NIC use."""
     top = plan.before
     block_netdevs = [x for v in plan.netdevs for x in ("-netdev", v)]
-    block_devices = [x for v in plan.devices for x in ("-device", v)]
+    block_devices = [x for _, v in sorted(plan.devices) for x in ("-device", v)]
     removed = sorted(plan.remove)
     first_device = next((o.start for o in top.options if o.name == "device"), None)
     netdev_at = removed[0] if removed else (first_device if first_device is not None else len(argv))

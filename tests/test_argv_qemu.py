@@ -45,13 +45,13 @@ ACCEPTED = [
     "-netdev dgram,id=d,local.type=inet,local.host=127.0.0.1,local.port={P},"
     "remote.type=inet,remote.host=127.0.0.1,remote.port={P} -netdev user,id=u"
     " -netdev hubport,id=h1,hubid=1,netdev=u -netdev hubport,id=h2,hubid=1,netdev=d"
-    " -device e1000,netdev=h1",
+    " -netdev hubport,id=h3,hubid=1 -device e1000,netdev=h3",
     "-net nic,model=virtio,macaddr=52-54-00-AA-BB-CC -net user,restrict=on,net=10.1.0.0/16",
     "-nic none",
     "-net none",
     "--netdev user,id=u --device e1000-82540em,netdev=u",
     "-netdev tap,id=t,ifname={T},script=no,downscript=no,queues=2"
-    " -device virtio-net-pci,netdev=t,mq=on,vectors=6",
+    " -device virtio-net-pci,netdev=t,mq=on,vectors=6 -device virtio-net-pci",
     "-netdev user,id=f -device e1000,netdev=f"
     " -object filter-buffer,id=fb,netdev=f,interval=1000,queue=tx",
 ]

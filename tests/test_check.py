@@ -220,3 +220,13 @@ def test_check_auto_inspects_discovered_vms(start_vm: StartVm) -> None:
     assert t["error"] is None and t["vm"]["name"] == "auto-leak" and t["vm"]["pid"] == leak.pid
     assert any(f["rule"] == "nat-external-hub" and f["hub"] == 0 for f in t["findings"])
     assert out.returncode == 2
+
+
+def test_targets_and_timeout_from_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With no TARGET, check inspects the config's targets (and --config names the file)."""
+    config = tmp_path / "qni.toml"
+    config.write_text(f'targets = ["file:{SEED}"]\ntimeout = 2.5\n')
+    code, out, _ = qni_here(capsys, "check", "--config", str(config))
+    assert code == 2 and out.startswith("QNETINSPECT CRITICAL - 1 VM: 1 critical")

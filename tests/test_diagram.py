@@ -112,3 +112,9 @@ def test_lonely_clients_and_empty() -> None:
     lone = render_diagram(parse_info_network("u: index=0,type=user,net=10.0.2.0,restrict=off\n"))
     assert "(no NIC)" in lone and "(NAT)" in lone
     assert render_diagram(Topology()) == "(no network clients)\n"
+
+
+def test_filters_are_named_under_their_client() -> None:
+    """Filters (also inside a hub, #39) are listed under the client they attach to."""
+    out = render_diagram(_topology("qemu-7.2.22-local", "filters_on_hub"))
+    assert "filters: fbhu" in out and "filters: fdpu" in out

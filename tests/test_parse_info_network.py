@@ -5,6 +5,7 @@ from __future__ import annotations
 from qnetinspect.models import NetClient
 from qnetinspect.parse import parse_info_network
 from qnetinspect.parse.info_network import parse_client_info
+from qnetinspect.report.info_network import render_info_network
 
 SEED = (
     "hub 0\r\n"
@@ -270,6 +271,7 @@ def test_vlan_format() -> None:
     (nic,) = t.clients
     assert nic.name == "nic0" and nic.peer is not None and nic.peer.name == "net0"
     assert nic.peer.type == "user"
+    assert parse_info_network(render_info_network(t)) == t
 
 
 def test_unreadable_lines_are_kept_with_reason() -> None:

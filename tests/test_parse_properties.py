@@ -113,7 +113,7 @@ def topologies(draw: st.DrawFn) -> Topology:
     return Topology(hubs=tuple(hubs), clients=top, dialect=dialect)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(topologies())
 def test_render_then_parse_round_trip(t: Topology) -> None:
     """parse(render(t)) == t for any topology in the hub formats."""

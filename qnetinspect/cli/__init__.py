@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="qnetinspect",
         description="See, check and fix the networks of running QEMU VMs.",
     )
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action=_LazyVersion, nargs=0,
+                        help="show program's version number and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module_name in COMMANDS.values():
         try:
@@ -56,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module.register(sub)
     return parser
+
+
+class _LazyVersion(argparse.Action):
+    """--version, reading package metadata only when asked (importlib.metadata costs ~40 ms
+    on every run, which `check` from cron should not pay)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        parser.exit(0, _version() + "\n")
 
 
 def _version() -> str:

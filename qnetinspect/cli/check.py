@@ -97,6 +97,8 @@ def inspect_all(
         raise UsageError("no target: give TARGET... (a socket path, tcp:HOST:PORT, a glob, "
                          "auto, - or file:PATH) or `targets` in the config file")
     targets = expand_targets(specs)
+    if not targets:  # only `auto` can expand to nothing
+        print("qnetinspect: auto: no QMP socket of a running QEMU found", file=sys.stderr)
     stdin_text = _read_stdin() if any(t.kind == "stdin" for t in targets) else None
     started = time.monotonic()
     snapshots = run_gather(

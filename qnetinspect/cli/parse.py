@@ -45,7 +45,7 @@ def read_input(name: str) -> str:
         data = sys.stdin.buffer.read() if name == STDIN else _read_file(name)
     except OSError as exc:
         raise InputError(name, exc.strerror or str(exc)) from exc
-    return data.decode("utf-8", errors="replace")
+    return data.decode("utf-8-sig", errors="replace")  # a BOM from a Windows editor is not text
 
 
 def _read_file(name: str) -> bytes:

@@ -378,6 +378,7 @@ class _Client:
     mac_explicit: bool = False
     auto_name: bool = False
     filters: list[Filter] = field(default_factory=list)
+    queue_names: list[str] = field(default_factory=list)  # NIC queues 1.. (multiqueue peer)
 
 
 @dataclass
@@ -441,7 +442,10 @@ class _Sim:
         return port
 
     def nic_name(self, model: str) -> str:
-        n = sum(1 for c in self.clients if c.kind == "nic" and c.model == model)
+        """assign_name(): counts every client of the model, each NIC queue included."""
+        n = sum(
+            1 + len(c.queue_names) for c in self.clients if c.kind == "nic" and c.model == model
+        )
         return f"{model}.{n}"
 
     # ----------------------------------------------------------- backends
@@ -691,7 +695,7 @@ class _Sim:
                 continue
             nic = _Client(self.nic_name(model), "nic", "nic", nd.option, model=model, mac=nd.mac,
                           mac_explicit=nd.mac_explicit, params=nd.params)
-            self.attach_nic(nic, nd.peer)
+            self.attach_nic(nic, nd.peer, auto_name=True)
 
     def device_exists(self, driver: str) -> bool:
         since = _SINCE_DEVICE.get(driver)
@@ -731,12 +735,20 @@ class _Sim:
         mac = self.assign_mac(mac_text)
         nic = _Client(dev_id or self.nic_name(driver), "nic", "nic", option, model=driver, mac=mac,
                       mac_explicit=mac_text is not None)
-        self.attach_nic(nic, peer)
+        self.attach_nic(nic, peer, auto_name=dev_id is None)
 
-    def attach_nic(self, nic: _Client, peer: _Client | None) -> None:
+    def attach_nic(self, nic: _Client, peer: _Client | None, *, auto_name: bool) -> None:
+        """Wire the NIC; it gets one queue per queue of its peer (a multiqueue tap), each
+        auto-named queue taking the next ``<model>.<n>``."""
         if peer is not None:
             nic.peer, peer.peer = peer, nic
             nic.hub = peer.hub if peer.kind == "hubport" else None
+            queues = _queues(peer)
+            if auto_name and nic.model is not None:
+                base = int(nic.name.rsplit(".", 1)[1])
+                nic.queue_names = [f"{nic.model}.{base + q}" for q in range(1, queues)]
+            else:
+                nic.queue_names = [nic.name] * (queues - 1)
         self.clients.append(nic)
 
     # ----------------------------------------------------------- filters
@@ -911,20 +923,23 @@ def _to_topology(sim: _Sim, version: Version) -> Topology:
     return Topology(hubs=hubs, clients=tuple(top), dialect=dialect)
 
 
+def _queues(backend: _Client) -> int:
+    return max(1, _int(dict(backend.params).get("queues", "1"))) if backend.type == "tap" else 1
+
+
 def _extra_queues(nic: _Client, backend: _Client) -> list[NetClient]:
     """Queues 1.. of a multiqueue tap and of its NIC (the NIC gets as many queues as its peer).
 
     QEMU sets the NIC info string on queue 0 only, and tap queues >= 1 print no scripts.
     """
-    queues = _int(dict(backend.params).get("queues", "1")) if backend.type == "tap" else 1
     out: list[NetClient] = []
     ifname = dict(backend.params).get("ifname", "tap0")
-    for q in range(1, queues):
+    for q, name in enumerate(nic.queue_names, start=1):
         raw = f"ifname={ifname},script=no,downscript=no"
         info = {"ifname": ifname, "script": "no", "downscript": "no"}
         peer = NetClient(backend.name, backend.type, index=q, info=MappingProxyType(info),
                          info_raw=raw)
-        out.append(NetClient(nic.name, "nic", index=q, peer=peer))
+        out.append(NetClient(name, "nic", index=q, peer=peer))
     return out
 
 

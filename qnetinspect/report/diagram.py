@@ -5,22 +5,24 @@ model, MAC), the port name and peer type inside it, the backends below it with t
 (``(NAT)`` for user, the tap ifname, socket/stream/dgram addresses)::
 
     hub 0  !! NAT + external: user #net218 + socket #net351
-                  GUEST
-      e1000.0             rtl8139.0
-      e1000               rtl8139
-      52:54:00:12:34:56   52:54:00:12:34:57
-      |                   |
-    +-------------------------------------------------------------------------------+
-    | hub0port0           hub0port1           hub0port2           hub0port3         |
-    | NIC                 NIC                 USER                SOCKET            |
-    +-------------------------------------------------------------------------------+
-                                              |                   |
-                                              #net218             #net351
-                                              (NAT)               (listening/idle)
-                  HOST
+                                         GUEST
+      e1000.0            rtl8139.0
+      e1000              rtl8139
+      52:54:00:12:34:56  52:54:00:12:34:57
+      |                  |
+    +----------------------------------------------------------------------------+
+    | hub0port0          hub0port1          hub0port2          hub0port3         |
+    | NIC                NIC                USER               SOCKET            |
+    +----------------------------------------------------------------------------+
+                                            |                  |
+                                            #net218            #net351
+                                            (NAT)              (listening/idle)
+                                            10.0.2.0
+                                         HOST
 
 NIC+backend pairs outside hubs are drawn the same way as small one-column boxes, packed side by
-side. A hub wider than 100 columns is cut into several boxes (``ports 1-5 of 9``).
+side. Filters show as ``filters: id,id`` under their client. A hub wider than 100 columns is
+cut into several boxes (``ports 1-5 of 9``).
 """
 
 from __future__ import annotations
@@ -88,8 +90,12 @@ def host_side(c: NetClient) -> tuple[str, ...]:
     return (c.info_raw,) if c.info_raw else ()
 
 
+def _filters(c: NetClient) -> tuple[str, ...]:
+    return (f"filters: {','.join(f.id for f in c.filters)}",) if c.filters else ()
+
+
 def _guest_side(c: NetClient, queues: int) -> tuple[str, ...]:
-    lines = [c.name]
+    lines = [c.name, *_filters(c)]
     if c.model:
         lines.append(c.model)
     if c.mac:
@@ -104,7 +110,8 @@ def _peer_column(port_name: str, peer: NetClient | None, queues: Counter[str]) -
         return _Column((), (port_name, "(no peer)"), ())
     if peer.is_nic:
         return _Column(_guest_side(peer, queues[peer.name]), (port_name, "NIC"), ())
-    return _Column((), (port_name, peer.type.upper()), (peer.name, *host_side(peer)))
+    host = (peer.name, *host_side(peer), *_filters(peer))
+    return _Column((), (port_name, peer.type.upper()), host)
 
 
 def _mix_note(peers: tuple[NetClient, ...]) -> str:
@@ -184,9 +191,10 @@ def _pair_block(c: NetClient, queues: Counter[str]) -> list[str]:
         guest = _guest_side(c, queues[c.name])
         if peer is None:
             return _block(c.name, [_Column(guest, ("NIC", "(no backend)"), ())])
-        col = _Column(guest, ("NIC", peer.type.upper()), (peer.name, *host_side(peer)))
+        host = (peer.name, *host_side(peer), *_filters(peer))
+        col = _Column(guest, ("NIC", peer.type.upper()), host)
         return _block(f"{c.name} <-> {peer.name}", [col])
-    host = (c.name, *host_side(c))
+    host = (c.name, *host_side(c), *_filters(c))
     if peer is None:
         return _block(c.name, [_Column(("(no NIC)",), (c.type.upper(),), host)])
     col = _Column((peer.name,), (c.type.upper(), peer.type.upper()), host)

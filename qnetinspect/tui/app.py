@@ -23,7 +23,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input
 
-from qnetinspect.live import FleetUpdate, Source, VmUpdate
+from qnetinspect.live import Change, FleetUpdate, Source, VmUpdate
 from qnetinspect.models import Finding
 from qnetinspect.tui import render
 from qnetinspect.tui.messages import NodeChosen, SourceUpdate
@@ -83,7 +83,7 @@ class QNetInspectApp(App[int]):
         self._dirty: dict[str, bool] = {}  # target -> topology changed
         self._findings_dirty = False
         self._fleet_dirty = False
-        self._pending: list[tuple[str, Any]] = []
+        self._pending: list[Change] = []
         self._redraw_scheduled = False
         self.updates_seen = 0  # for tests and the benchmark
         self._filter_timer: Timer | None = None
@@ -134,12 +134,9 @@ class QNetInspectApp(App[int]):
             self._dirty[update.target] = self._dirty.get(update.target, False) or (
                 update.topology_changed
             )
-            if update.changes:
-                self._pending.append((update.target, update.changes))
         else:
             self._fleet_dirty = True
-            if update.changes:
-                self._pending.append(("*", update.changes))
+        self._pending.extend(update.changes)
         del self._pending[:-PENDING_CHANGES]
         if not self._redraw_scheduled:
             self._redraw_scheduled = True
@@ -171,9 +168,9 @@ class QNetInspectApp(App[int]):
             self._show_detail()
         log = self.query_one("#changes", ChangeLog)
         stamp = self.clock() if self.clock else ""
-        for target, changes in self._pending:
-            label = self.model.vms[target].label if target in self.model.vms else "fleet"
-            log.add_changes(label, changes, stamp)
+        for change in self._pending:
+            seen = self.model.vms.get(change.target)
+            log.add_change(seen.label if seen is not None else change.target, change, stamp)
         self._pending.clear()
         self._update_subtitle()
 
@@ -397,19 +394,23 @@ def run_tui(
     title: str | None = None,
     config: str | None = None,
 ) -> int:
-    """Watch ``targets`` (specs as on the command line; none: discovery) until the user quits.
+    """Watch ``targets`` (specs as on the command line; none: the config's, else discovery)
+    until the user quits. ``config`` is a TOML path (None: the default path, if present).
 
-    Raises UsageError for a malformed target. Returns the exit code (0, or 1 when no VM found).
+    Raises UsageError (malformed target, bad config). Returns 0, or 1 when no VM was found.
     """
     import sys
 
     import anyio
 
+    from qnetinspect.config import load_config
     from qnetinspect.inventory import gather
     from qnetinspect.live import Watcher, default_evaluator
     from qnetinspect.targets import expand_targets
 
-    expanded = expand_targets(targets or ["auto"], allow_stdin=False)
+    settings = load_config(config)
+    specs = list(targets) or list(settings.targets) or ["auto"]
+    expanded = expand_targets(specs, allow_stdin=False)
     if not expanded:
         print(
             "qnetinspect: no running QEMU with a QMP socket found: give socket paths "
@@ -418,11 +419,12 @@ def run_tui(
         )
         return 1
     files = [t for t in expanded if t.kind != "qmp"]
-    static = {s.target: s for s in anyio.run(_gather_files, gather, files)} if files else {}
+    static = {s.target: s for s in anyio.run(_read_files, gather, files)} if files else {}
     source = Watcher(
         [t for t in expanded if t.kind == "qmp"],
         interval=interval,
-        evaluator=default_evaluator(_load_config(config)),
+        timeout=settings.timeout,
+        evaluator=default_evaluator(settings),
         static=static,
     )
     app = QNetInspectApp(
@@ -432,13 +434,5 @@ def run_tui(
     return app.return_code or 0
 
 
-async def _gather_files(gather: Any, files: Sequence[Any]) -> list[Any]:
+async def _read_files(gather: Any, files: Sequence[Any]) -> list[Any]:
     return list(await gather(files))
-
-
-def _load_config(path: str | None) -> Any:
-    if path is None:
-        return None
-    from qnetinspect.config import load_config  # type: ignore[import-not-found,unused-ignore]
-
-    return load_config(path)

@@ -69,10 +69,11 @@ class ChangeLog(RichLog):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, max_lines=CHANGE_LOG_LINES, wrap=False, markup=False)
 
-    def add_changes(self, label: str, changes: Sequence[Change], stamp: str = "") -> None:
-        for change in changes:
-            line = Text(stamp + " " if stamp else "", style="dim")
-            style = {"appeared": "green", "disappeared": "red"}.get(change.kind, "yellow")
-            line.append(f"{label}: ", style="bold")
-            line.append(str(change), style=style)
-            self.write(line)
+    def add_change(self, label: str, change: Change, stamp: str = "") -> None:
+        line = Text()
+        if stamp:
+            line.append(f"{stamp} ", style="dim")
+        style = {"appeared": "green", "disappeared": "red"}.get(change.kind, "yellow")
+        line.append(f"{label}: ", style="bold")
+        line.append(str(change), style=style)
+        self.write(line)

@@ -1,0 +1,164 @@
+"""The live watcher: diffing, event-driven refresh, pause, backoff (replay server, no QEMU)."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from qnetinspect.live import (
+    Change,
+    FleetUpdate,
+    StaticSource,
+    VmState,
+    VmUpdate,
+    Watcher,
+    default_reader,
+    diff,
+)
+from qnetinspect.models import Snapshot
+from qnetinspect.qmp.replay import ReplayServer
+from qnetinspect.targets import Target
+
+from .conftest import CAPTURES
+
+
+@pytest.fixture
+async def replay() -> AsyncIterator[ReplayServer]:
+    with tempfile.TemporaryDirectory(prefix="qni-") as d:
+        server = ReplayServer(CAPTURES / "legacy_seed_user_socket_listen.json", Path(d) / "r.qmp",
+                              vm_name="web")
+        async with server:
+            yield server
+
+
+class Recorder:
+    """A sink that keeps what it got, and a reader that counts reads."""
+
+    def __init__(self) -> None:
+        self.updates: list[VmUpdate | FleetUpdate] = []
+        self.reads = 0
+
+    def sink(self, update: VmUpdate | FleetUpdate) -> None:
+        self.updates.append(update)
+
+    async def reader(self, session: Any, target: Target) -> Snapshot:
+        self.reads += 1
+        return await default_reader(session, target)
+
+    def vm_updates(self) -> list[VmUpdate]:
+        return [u for u in self.updates if isinstance(u, VmUpdate)]
+
+
+async def _until(cond: Any, timeout: float = 10.0) -> None:
+    with anyio.fail_after(timeout):
+        while not cond():
+            await anyio.sleep(0.01)
+
+
+def test_diff_names_what_appeared_and_disappeared(fleet: list[Snapshot]) -> None:
+    """diff lists removed hubs, ports and clients with '-' and new findings with '+'."""
+    web = fleet[0]
+    assert web.topology is not None
+    no_hub = dataclasses.replace(web.topology, hubs=())
+    changes = diff(web.target, web.topology, no_hub)
+    text = [str(c) for c in changes]
+    assert "- hub hub 0" in text
+    assert any(t.startswith("- port hub 0 port hub0port2 -> user") for t in text)
+    assert all(c.kind == "disappeared" for c in changes)
+    assert diff(web.target, web.topology, web.topology) == ()
+    back = diff(web.target, no_hub, web.topology)
+    assert {c.kind for c in back} == {"appeared"}
+
+
+async def test_static_source_publishes_each_snapshot_then_fleet(fleet: list[Snapshot]) -> None:
+    """A static source publishes one update per snapshot (the down one as unreachable), then the
+    cross-VM findings, and logs only findings (not every hub) on first sight."""
+    rec = Recorder()
+    source = StaticSource(fleet)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(source.run, rec.sink)
+        await _until(lambda: any(isinstance(u, FleetUpdate) for u in rec.updates))
+        tg.cancel_scope.cancel()
+    states = [u.state for u in rec.vm_updates()]
+    assert states == [VmState.CONNECTED] * 3 + [VmState.UNREACHABLE]
+    first = rec.vm_updates()[0]
+    assert first.changes and all(c.what in ("vm", "finding") for c in first.changes)
+    assert any(f.rule == "nat-external-hub" for f in first.findings)
+
+
+async def test_qmp_event_triggers_an_immediate_refresh(replay: ReplayServer) -> None:
+    """A NIC_RX_FILTER_CHANGED event makes the watcher read that VM again at once."""
+    rec = Recorder()
+    watcher = Watcher([str(replay.socket_path)], interval=3600, reader=rec.reader)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watcher.run, rec.sink)
+        await _until(lambda: rec.reads == 1 and replay.connections == 1)
+        await _until(lambda: bool(rec.vm_updates()))
+        assert rec.vm_updates()[0].state is VmState.CONNECTED
+        await anyio.sleep(0.05)  # let the listener settle before the event
+        assert await replay.emit("NIC_RX_FILTER_CHANGED", {"path": "/x"}) == 1
+        await _until(lambda: rec.reads == 2)
+        tg.cancel_scope.cancel()
+    assert replay.connections == 1  # the same persistent session
+
+
+async def test_topology_change_is_logged_as_a_change(replay: ReplayServer) -> None:
+    """When the VM's info network changes, the next update carries what disappeared."""
+    rec = Recorder()
+    watcher = Watcher([str(replay.socket_path)], interval=3600, reader=rec.reader)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watcher.run, rec.sink)
+        await _until(lambda: bool(rec.vm_updates()))
+        replay.info_network = "e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\r\n"
+        watcher.refresh_now()
+        await _until(lambda: len(rec.vm_updates()) == 2)
+        tg.cancel_scope.cancel()
+    last = rec.vm_updates()[-1]
+    text = [str(c) for c in last.changes]
+    assert "- hub hub 0" in text
+    assert any(t.startswith("- finding CRITICAL nat-external-hub") for t in text)
+    assert last.topology_changed
+
+
+async def test_pause_holds_periodic_refresh_until_refresh_now(replay: ReplayServer) -> None:
+    """Paused, the watcher does not refresh on its timer; refresh_now still reads once."""
+    rec = Recorder()
+    watcher = Watcher([str(replay.socket_path)], interval=0.2, reader=rec.reader)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watcher.run, rec.sink)
+        await _until(lambda: rec.reads >= 1)
+        watcher.set_paused(True)
+        reads = rec.reads
+        await anyio.sleep(1.0)  # five intervals
+        assert rec.reads <= reads + 1  # at most a read that was already under way
+        paused_reads = rec.reads
+        watcher.refresh_now()
+        await _until(lambda: rec.reads == paused_reads + 1)
+        watcher.set_paused(False)
+        await _until(lambda: rec.reads >= paused_reads + 3)
+        tg.cancel_scope.cancel()
+
+
+async def test_unreachable_target_backs_off_exponentially_with_a_cap() -> None:
+    """A missing socket is reported unreachable (not-found) with retry delays doubling up to the
+    cap, and the change log names the state once, not on every retry."""
+    rec = Recorder()
+    with tempfile.TemporaryDirectory(prefix="qni-") as d:
+        watcher = Watcher([f"{d}/none.qmp"], interval=1, backoff=(0.01, 0.04))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watcher.run, rec.sink)
+            await _until(
+                lambda: sum(u.state is VmState.UNREACHABLE for u in rec.vm_updates()) >= 5
+            )
+            tg.cancel_scope.cancel()
+    down = [u for u in rec.vm_updates() if u.state is VmState.UNREACHABLE]
+    assert [u.retry_in for u in down[:5]] == [0.01, 0.02, 0.04, 0.04, 0.04]
+    assert all(u.error is not None and u.error.kind == "not-found" for u in down)
+    logged = [c for u in rec.vm_updates() for c in u.changes]
+    assert logged == [Change(f"{d}/none.qmp", "state", "vm", "unreachable (not-found)")]
