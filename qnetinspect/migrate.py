@@ -18,6 +18,7 @@ A command line that QEMU would reject is not rewritten: the result carries the e
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Sequence
@@ -198,7 +199,22 @@ def migrate_argv(
 
     new_argv = _assemble(argv, plan)
     after = predict(new_argv, qemu_version=qemu_version)
+    # Never hand out a line that QEMU would refuse or that wires other segments than asked.
+    problem = [str(e) for e in after.errors]
+    if not split and _segments(after) != _segments(before):
+        problem.append("the rewrite would change the segments")
+    if problem:
+        errors = tuple(ArgvError("", f"cannot migrate this command line: {p}") for p in problem)
+        return MigrationResult(tuple(argv), (), errors, before, after)
     return MigrationResult(tuple(new_argv), tuple(plan.changes), (), before, after)
+
+
+def _segments(top: ArgvTopology) -> list[list[tuple[str, str, str]]]:
+    """Segments as NICs (name, MAC) and backend types: auto backend names change on a rewrite."""
+    return sorted(
+        sorted((c.type, c.name, c.mac or "") if c.is_nic else (c.type, "", "") for c in s.clients)
+        for s in top.topology.segments()
+    )
 
 
 # --------------------------------------------------------------------------- hubs
@@ -313,6 +329,13 @@ def _place_backend(plan: _Plan, c: PlannedClient) -> str:
 def _place_nic(plan: _Plan, c: PlannedClient, netdev: str | None) -> None:
     """A NIC in a split: a -device keeps its place with netdev= changed, others become -device."""
     opt = c.option
+    if opt is not None and opt.name == "device" and opt.value.lstrip().startswith("{"):
+        doc = json.loads(opt.value)  # predict() read it, so it is a JSON object
+        doc.pop("netdev", None)
+        if netdev is not None:
+            doc["netdev"] = netdev
+        plan.replace[opt.start] = ("device", json.dumps(doc, separators=(",", ":")))
+        return
     if opt is not None and opt.name == "device":
         pairs = [(k, v) for k, v in parse_keyvals(opt.value, "driver") if k != "netdev"]
         if netdev is not None:

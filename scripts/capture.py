@@ -347,9 +347,12 @@ async def _record(sc: Scenario, vm: QemuProcess, companions: list[QemuProcess]) 
     return doc
 
 
-def run_scenario(sc: Scenario, workdir: Path) -> dict[str, Any]:
-    """Start the scenario's QEMUs, record, stop them all by PID; never leaves a process."""
-    ctx = Ctx(workdir)
+def run_scenario(sc: Scenario, workdir: Path, chroot: Path | None = None) -> dict[str, Any]:
+    """Start the scenario's QEMUs, record, stop them all by PID; never leaves a process.
+
+    With ``chroot``, QEMU runs inside that debootstrap tree and sees ``workdir`` relative to it.
+    """
+    ctx = Ctx(Path("/", workdir.relative_to(chroot)) if chroot else workdir)
     argv = sc.argv(ctx)
     doc: dict[str, Any] = {
         "scenario": sc.name,
@@ -363,7 +366,7 @@ def run_scenario(sc: Scenario, workdir: Path) -> dict[str, Any]:
         "qom": None,
         "expected": {},
         "qemu_stderr": "",
-        "chroot": "",
+        "chroot": str(chroot or ""),
         "pid": None,
         "extra_hmp": {},
         "objects": None,
@@ -371,15 +374,15 @@ def run_scenario(sc: Scenario, workdir: Path) -> dict[str, Any]:
     started: list[QemuProcess] = []
     try:
         try:
-            vm = start_qemu(argv, workdir, sc.name)
+            vm = start_qemu(argv, workdir, sc.name, chroot=chroot)
         except QemuStartError as exc:
             doc.update(outcome="qemu_rejected", exit_code=exc.returncode, qemu_stderr=exc.output)
-            doc["qemu_version"] = {"banner": _banner()}
+            doc["qemu_version"] = {"banner": _banner(chroot)}
             return doc
         started.append(vm)
         doc.update(argv=vm.argv, pid=vm.pid)
         for i, comp in enumerate(sc.companions):
-            started.append(start_qemu(comp(ctx), workdir, f"{sc.name}-peer{i}"))
+            started.append(start_qemu(comp(ctx), workdir, f"{sc.name}-peer{i}", chroot=chroot))
         doc.update(asyncio.run(_record(sc, vm, started[1:])))
         doc["qemu_stderr"] = vm.output()
     finally:
@@ -388,17 +391,21 @@ def run_scenario(sc: Scenario, workdir: Path) -> dict[str, Any]:
     return doc
 
 
-def _banner() -> str:
-    exe = find_qemu()
-    if exe is None:
-        raise QemuStartError("qemu-system-x86_64 not found")
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout
+def _banner(chroot: Path | None = None) -> str:
+    if chroot is not None:
+        cmd = ["chroot", str(chroot), "qemu-system-x86_64", "--version"]
+    else:
+        exe = find_qemu()
+        if exe is None:
+            raise QemuStartError("qemu-system-x86_64 not found")
+        cmd = [exe, "--version"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return out.splitlines()[0] if out else ""
 
 
-def _version_dir() -> str:
+def _version_dir(chroot: Path | None = None) -> str:
     """``qemu-7.2.22-local`` from ``qemu-system-x86_64 --version`` (works for rejected runs too)."""
-    m = re.search(r"version (\d+\.\d+\.\d+)", _banner())
+    m = re.search(r"version (\d+\.\d+\.\d+)", _banner(chroot))
     return f"qemu-{m[1] if m else 'unknown'}-local"
 
 
@@ -407,7 +414,14 @@ def main() -> int:
     ap.add_argument("-s", "--scenario", action="append", help="only this scenario (repeatable)")
     ap.add_argument("-o", "--out", type=Path, help="output dir (default captures/qemu-V-local)")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    ap.add_argument(
+        "--chroot",
+        type=Path,
+        help="run the QEMU of another Debian release from this debootstrap tree "
+        "(debootstrap --include=qemu-system-x86,ipxe-qemu bullseye DIR)",
+    )
     args = ap.parse_args()
+    chroot: Path | None = args.chroot.resolve() if args.chroot else None
     if args.list:
         for sc in SCENARIOS:
             print(f"{sc.name:36} {sc.description}")
@@ -419,16 +433,17 @@ def main() -> int:
         return 2
     failed = 0
     for sc in chosen:
-        workdir = Path(tempfile.mkdtemp(prefix="qnicap-"))
+        tmp_root = chroot / "tmp" if chroot else None
+        workdir = Path(tempfile.mkdtemp(prefix="qnicap-", dir=tmp_root))
         try:
-            doc = run_scenario(sc, workdir)
+            doc = run_scenario(sc, workdir, chroot)
         except (QNetInspectError, OSError) as exc:
             print(f"capture: {sc.name}: {exc}", file=sys.stderr)
             failed += 1
             continue
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        out_dir = args.out or CAPTURES / _version_dir()
+        out_dir = args.out or CAPTURES / _version_dir(chroot)
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{sc.name}.json"
         path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

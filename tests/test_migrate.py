@@ -6,6 +6,7 @@ installed QEMU and read ``info network`` back over QMP.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def _rules(t: Topology) -> set[str]:
 
 def _legacy_options(argv: tuple[str, ...]) -> list[str]:
     return [
-        f"{a} {b}" for a, b in zip(argv, argv[1:], strict=False)
+        f"{a} {b}" for a, b in itertools.pairwise(argv)
         if a in ("-net", "-nic") and b != "none"
     ]
 

@@ -453,3 +453,30 @@ def test_parse_json_validates_against_the_published_definitions(tmp_path: Path) 
     doc = json.loads(proc.stdout)
     jsonschema.Draft202012Validator(schema).validate(doc)
     assert any(f["rule"] == "nat-external-hub" for f in doc["findings"])
+
+
+HOTPLUG = ROOT / "fixtures" / "captures" / "qemu-7.2.22" / "hotplug_usbnet.json"
+
+
+@pytest.mark.skipif(not HOTPLUG.exists(), reason="fixtures/captures not present")
+async def test_play_steps_walks_a_recorded_hotplug(qemu_dir: Path) -> None:
+    """play_steps starts before the hot-plug, answers each recorded step in order, moves info
+    network to its after-state, sends its events, and refuses a step out of order."""
+    capture = json.loads(HOTPLUG.read_text())
+    steps = capture["steps"]
+    async with (
+        ReplayServer(capture, qemu_dir / "h.qmp", play_steps=True) as srv,
+        QmpSession(str(srv.socket_path)) as qmp,
+        qmp.listen(["DEVICE_DELETED"]) as events,
+    ):
+        assert await qmp.hmp("info network") == capture["startup_info_network"]
+        with pytest.raises(CommandFailed, match="step 1 is netdev_add"):
+            await qmp.execute("device_del", {"id": "hpusb"})
+        for step in steps:
+            assert await qmp.execute(step["cmd"], step["args"]) == step["result"]["result"]
+            assert await qmp.hmp("info network") == step["info_network_after"]
+        with anyio.fail_after(10):
+            deleted = await events.get()
+        assert deleted["data"] == {"device": "hpusb", "path": "/machine/peripheral/hpusb"}
+        assert srv.step == len(steps)
+        assert await qmp.hmp("info network") == capture["info_network"]

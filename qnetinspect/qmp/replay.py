@@ -12,6 +12,11 @@ It speaks just enough QMP to stand in for the QEMU that produced the capture
   ``qom`` (``final_qom`` for hot-plug captures), ``query-rx-filter`` from ``rx_filter``;
 - anything else gets QEMU's ``CommandNotFound`` error.
 
+With ``play_steps=True`` a hot-plug capture starts from ``startup_info_network``; each recorded
+step (``netdev_add``, ``device_add``, ``set_link``, ``device_del`` ...) is answered with its
+recorded result when the client sends exactly that command next, which moves ``info network`` to
+the step's after-state and sends the step's recorded events.
+
 Events can be scripted (``ScriptedEvent``: sent to every client N seconds after it negotiated) or
 pushed with ``ReplayServer.emit``. Any number of clients, one after another or at once.
 
@@ -49,9 +54,9 @@ from qnetinspect.errors import UsageError
 
 Capture = Mapping[str, Any]
 
-#: QEMU's default for ``-name``-less VMs: ``query-name`` returns an empty object.
+#: query-status of a QEMU started with -S that never ran (every capture was made that way)
 _PRELAUNCH_STATUS = {"status": "prelaunch", "singlestep": False, "running": False}
-_MAX_MESSAGE = 1 << 20  # QEMU also caps one JSON message (at 64 MiB); 1 MiB is plenty here
+_MAX_MESSAGE = 1 << 20  # a larger pending request is refused; real QMP requests are tiny
 
 
 class QmpError(Exception):
@@ -177,6 +182,7 @@ class ReplayServer:
         *,
         vm_name: str | None = None,
         events: Iterable[ScriptedEvent] = (),
+        play_steps: bool = False,
     ) -> None:
         self.capture = load_capture(capture)
         self.socket_path = Path(socket_path)
@@ -190,6 +196,14 @@ class ReplayServer:
         # hot-plug captures: info_network is the final state, so is final_qom
         qom = self.capture.get("final_qom") or self.capture.get("qom")
         self._qom: Mapping[str, Any] = qom or {}
+        # play_steps: start from the state before the recorded hot-plug steps and walk them
+        self.steps: list[Mapping[str, Any]] = []
+        self.step = 0  # index of the next expected step
+        if play_steps and self.capture.get("steps"):
+            self.steps = list(self.capture["steps"])
+            self.info_network = str(self.capture.get("startup_info_network", ""))
+            self._qom = self.capture.get("qom") or {}
+        self._pending_events: list[Mapping[str, Any]] = []
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._negotiated: set[asyncio.StreamWriter] = set()
@@ -268,6 +282,9 @@ class ReplayServer:
                 for frame in frames:
                     reply = self._reply(frame, writer)
                     await self._send(writer, reply)
+                    while self._pending_events:  # a played step's events follow its reply
+                        recorded = self._pending_events.pop(0)
+                        await self.emit(str(recorded["event"]), recorded.get("data"))
                     if writer in self._negotiated and not timers and self.events:
                         timers = [
                             asyncio.create_task(self._later(writer, ev)) for ev in self.events
@@ -335,10 +352,32 @@ class ReplayServer:
                 "CommandNotFound",
                 "Expecting capabilities negotiation with 'qmp_capabilities'",
             )
+        if self.steps and any(step.get("cmd") == command for step in self.steps):
+            return self._play(command, args)
         handler = _HANDLERS.get(command)
         if handler is None:
             raise QmpError("CommandNotFound", f"The command {command} has not been found")
         return handler(self, args)
+
+    def _play(self, command: str, args: Mapping[str, Any]) -> Any:
+        """Answer the next recorded hot-plug step, if this is it, and move to its state."""
+        if self.step >= len(self.steps):
+            raise QmpError("GenericError", f"replay: all {len(self.steps)} steps were played")
+        step = self.steps[self.step]
+        if step.get("cmd") != command or dict(step.get("args") or {}) != dict(args):
+            raise QmpError(
+                "GenericError",
+                f"replay: step {self.step + 1} is {step.get('cmd')} {json.dumps(step.get('args'))}"
+                f", not {command} {json.dumps(args)}",
+            )
+        self.step += 1
+        self.info_network = str(step.get("info_network_after", self.info_network))
+        if self.step == len(self.steps):
+            self._qom = self.capture.get("final_qom") or self._qom
+        self._pending_events.extend(
+            e for e in step.get("events") or () if isinstance(e, Mapping) and "event" in e
+        )
+        return _ok_or_raise(step.get("result") or {"ok": True, "result": {}})
 
     # ----------------------------------------------------------------- commands
     def _hmp(self, args: Mapping[str, Any]) -> str:
@@ -485,6 +524,7 @@ class ReplayFleet:
         names: Sequence[str] | None = None,
         keep_names: bool = False,
         events: Iterable[ScriptedEvent] = (),
+        play_steps: bool = False,
     ) -> None:
         names = list(names) if names is not None else [f"vm{i}" for i in range(len(captures))]
         if len(names) != len(captures):
@@ -498,6 +538,7 @@ class ReplayFleet:
                 directory / f"{name}.qmp",
                 vm_name=None if keep_names else name,
                 events=events,
+                play_steps=play_steps,
             )
             for cap, name in zip(loaded, names, strict=True)
         ]
@@ -585,6 +626,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("capture", type=Path, help="capture JSON (fixtures/captures/...)")
     parser.add_argument("socket", type=Path, help="unix socket path to listen on")
     parser.add_argument("--name", help="VM name for query-name (default: -name of the argv)")
+    parser.add_argument(
+        "--play-steps",
+        action="store_true",
+        help="hot-plug captures: start before the recorded steps and play them as they come",
+    )
     args = parser.parse_args(argv)
     try:
         capture = load_capture(args.capture)
@@ -597,7 +643,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stop.set)
-        async with ReplayServer(capture, args.socket, vm_name=args.name):
+        async with ReplayServer(
+            capture, args.socket, vm_name=args.name, play_steps=args.play_steps
+        ):
             print(f"replay: serving {args.capture} on {args.socket}", file=sys.stderr)
             await stop.wait()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -52,7 +53,7 @@ def static_source(fleet: list[Snapshot]) -> StaticSource:
 
 
 async def wait_until(
-    pilot: Pilot[object], cond: Callable[[], bool], timeout: float = 20.0
+    pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 20.0
 ) -> None:
     """Let the app run until ``cond()`` holds; fail (not hang) after ``timeout`` seconds."""
     with anyio.move_on_after(timeout):

@@ -10,7 +10,7 @@ from qnetinspect.live import StaticSource
 from qnetinspect.models import Snapshot
 from qnetinspect.tui.app import QNetInspectApp
 from qnetinspect.tui.screens.help import HelpScreen
-from qnetinspect.tui.widgets.panes import DetailPane, FindingsTable
+from qnetinspect.tui.widgets.panes import ChangeLog, DetailPane, FindingsTable
 from qnetinspect.tui.widgets.vm_tree import VmTree
 
 from .conftest import DOWN, wait_until
@@ -29,7 +29,7 @@ async def _started(pilot: Any, app: QNetInspectApp) -> None:
 
 
 async def test_tree_lists_every_vm_with_state_and_leak_marker(fleet: list[Snapshot]) -> None:
-    """Each VM is a tree node named by -name; the leaking one carries NAT+EXT, the down one DOWN."""
+    """Each VM is a tree node named by -name; the leak carries NAT+EXT, the down VM DOWN."""
     app = QNetInspectApp(StaticSource(fleet))
     async with app.run_test(size=SIZE) as pilot:
         await _started(pilot, app)
@@ -43,8 +43,7 @@ async def test_tree_lists_every_vm_with_state_and_leak_marker(fleet: list[Snapsh
 
 
 async def test_findings_table_marks_severity_in_text_and_explains(fleet: list[Snapshot]) -> None:
-    """The findings table starts with the critical NAT+external finding, marked CRIT, and the
-    explanation pane shows the rule's documentation and a fix."""
+    """The NAT+external finding comes first, marked CRIT, explained with the rule doc and fix."""
     app = QNetInspectApp(StaticSource(fleet))
     async with app.run_test(size=SIZE) as pilot:
         await _started(pilot, app)
@@ -181,7 +180,7 @@ async def test_replaced_snapshot_updates_tree_and_change_log(fleet: list[Snapsho
         no_hub = dataclasses.replace(web.topology, hubs=())
         source.replace(dataclasses.replace(web, topology=no_hub))
         await wait_until(pilot, lambda: "NAT+EXT" not in _labels(app)[0])
-        log_text = "\n".join(str(line.text) for line in app.query_one("#changes").lines)
+        log_text = "\n".join(str(line.text) for line in app.query_one("#changes", ChangeLog).lines)
         assert "- hub hub 0" in log_text
         assert "- finding CRITICAL nat-external-hub" in log_text
         assert DOWN in app.model.vms

@@ -8,18 +8,20 @@ import pytest
 
 from qnetinspect.live import VmState, Watcher
 from qnetinspect.tui.app import QNetInspectApp
+from qnetinspect.tui.widgets.panes import ChangeLog
 from qnetinspect.tui.widgets.vm_tree import VmTree
+from qnetinspect.vmrunner import QemuProcess
 
 from .conftest import wait_until
 
 LEAK = ["-net", "nic,model=e1000", "-net", "user", "-net", "socket,listen=127.0.0.1:0"]
+StartVm = Callable[..., QemuProcess]
 CLEAN = ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,id=nic0"]
 
 
 @pytest.mark.qemu
-async def test_killed_vm_shows_unreachable_then_reconnects(start_vm: Callable[..., object]) -> None:
-    """Two real VMs: the leaking one is flagged NAT+EXT; killing the clean one shows it unreachable
-    (refused or not-found) and restarting it on the same socket brings it back on its own."""
+async def test_killed_vm_shows_unreachable_then_reconnects(start_vm: StartVm) -> None:
+    """Real VMs: the leak is flagged; a killed VM shows unreachable, then reconnects on restart."""
     leaky = start_vm(LEAK, name="leaky", vm_name="leaky")
     clean = start_vm(CLEAN, name="clean", vm_name="clean")
     source = Watcher([str(leaky.qmp_path), str(clean.qmp_path)], interval=0.3, backoff=(0.1, 0.4))
@@ -46,5 +48,5 @@ async def test_killed_vm_shows_unreachable_then_reconnects(start_vm: Callable[..
         start_vm(CLEAN, name="clean", vm_name="clean")
         await wait_until(pilot, lambda: app.model.vms[clean_target].state is VmState.CONNECTED)
         await wait_until(pilot, lambda: "DOWN" not in label(1) and "connected" in label(1))
-        log = "\n".join(str(line.text) for line in app.query_one("#changes").lines)
+        log = "\n".join(str(line.text) for line in app.query_one("#changes", ChangeLog).lines)
         assert "clean: ~ vm unreachable" in log and "clean: ~ vm connected" in log

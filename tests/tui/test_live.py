@@ -77,8 +77,7 @@ def test_diff_names_what_appeared_and_disappeared(fleet: list[Snapshot]) -> None
 
 
 async def test_static_source_publishes_each_snapshot_then_fleet(fleet: list[Snapshot]) -> None:
-    """A static source publishes one update per snapshot (the down one as unreachable), then the
-    cross-VM findings, and logs only findings (not every hub) on first sight."""
+    """A static source publishes each VM, then cross-VM findings; first sight logs no hubs."""
     rec = Recorder()
     source = StaticSource(fleet)
     async with anyio.create_task_group() as tg:
@@ -146,8 +145,7 @@ async def test_pause_holds_periodic_refresh_until_refresh_now(replay: ReplayServ
 
 
 async def test_unreachable_target_backs_off_exponentially_with_a_cap() -> None:
-    """A missing socket is reported unreachable (not-found) with retry delays doubling up to the
-    cap, and the change log names the state once, not on every retry."""
+    """A missing socket is unreachable, retried with doubling capped delays, logged once."""
     rec = Recorder()
     with tempfile.TemporaryDirectory(prefix="qni-") as d:
         watcher = Watcher([f"{d}/none.qmp"], interval=1, backoff=(0.01, 0.04))
