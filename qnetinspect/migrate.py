@@ -79,6 +79,28 @@ class MigrationResult:
         return tuple(out)
 
 
+#: the finding rules whose fix is a migrated command line, and whether that is the --split form
+FIXABLE_RULES = {"legacy-net": False, "nat-external-hub": True}
+
+
+def fix_for(
+    rule: str, argv: Sequence[str], *, qemu_version: Version = DEFAULT_VERSION
+) -> str | None:
+    """The fix text for a ``legacy-net`` / ``nat-external-hub`` finding on a VM started with
+    ``argv``: its new network options (shell-quoted), or None when there is nothing to offer.
+
+    For ``show`` and the TUI, which can read a running VM's argv from ``/proc/PID/cmdline``.
+    """
+    split = FIXABLE_RULES.get(rule)
+    if split is None:
+        return None
+    result = migrate_argv(argv, split=split, qemu_version=qemu_version)
+    if result.errors or not result.changed:
+        return None
+    verb = "qnetinspect migrate --split" if split else "qnetinspect migrate"
+    return f"{shlex.join(result.net_args())}  ({verb} writes the whole command line)"
+
+
 def _is_nic_device(opt: Option, top: ArgvTopology) -> bool:
     return any(c.kind == "nic" and c.option == opt for c in top.clients)
 
@@ -415,4 +437,4 @@ def _describe(c: PlannedClient) -> str:
     return f"{c.type} backend" + ("" if c.auto_name else f" {c.name}")
 
 
-__all__ = ["MigrationResult", "join_keyvals", "migrate_argv"]
+__all__ = ["FIXABLE_RULES", "MigrationResult", "fix_for", "join_keyvals", "migrate_argv"]

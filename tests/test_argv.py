@@ -28,7 +28,9 @@ from qnetinspect.report.info_network import render_info_network
 
 CAPTURES = capture_files()
 OK = [p for p in CAPTURES if load(p).get("outcome") == "ok" and load(p).get("argv")]
-REJECTED = [p for p in CAPTURES if load(p).get("outcome") == "qemu_rejected"]
+REJECTED = [
+    p for p in CAPTURES if load(p).get("outcome") == "qemu_rejected" and load(p).get("argv")
+]
 
 
 def _mask(text: str) -> str:
@@ -278,7 +280,8 @@ def test_host_checks_only_with_a_probe() -> None:
 # "companions" had a peer connected to a socket/stream, which changes its info at run time.
 TEXT_OK = [
     p for p in OK
-    if not (p.parent.name == "qemu-5.2.0" and "filter" in p.name) and "companions" not in load(p)
+    if not (p.parent.name.startswith("qemu-5.2") and "filter" in p.name)
+    and "companions" not in load(p)
 ]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 from test_argv_helpers import free_port, live_info_network
@@ -132,6 +131,6 @@ async def test_refused_command_lines_are_errors(start_vm: object) -> None:
     assert failed == []
 
 
-def test_cases_exist(tmp_path: Path) -> None:
+def test_cases_exist() -> None:
     """The case lists are not empty (a test over an empty list proves nothing)."""
     assert len(ACCEPTED) >= 20 and len(REFUSED) >= 10

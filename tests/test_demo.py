@@ -245,3 +245,45 @@ def test_docs_link_only_to_files_that_exist() -> None:
             if not (page.parent / target).exists():
                 broken.append(f"{page.name} -> {target}")
     assert not broken, broken
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_demo_in_the_tui_stops_every_vm_when_signalled(signum: int) -> None:
+    """With the TUI open on a terminal, SIGTERM or SIGHUP (terminal closed) stops every QEMU."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the demo with its TUI on the pseudo-terminal
+        os.environ["TERM"] = "xterm-256color"
+        os.execv(sys.executable, [sys.executable, "-m", "qnetinspect", "demo"])
+    seen = b""
+    reaped = False
+    try:
+        deadline = time.monotonic() + 60
+        while b"leaky-legacy-hub" not in seen.split(b"(pids", 1)[-1]:  # the TUI drew a VM
+            assert time.monotonic() < deadline, seen[-2000:]
+            if select.select([fd], [], [], 0.5)[0]:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    break
+        pids = _pids(seen.decode(errors="replace"))
+        assert all(_alive(p) for p in pids)
+        os.kill(pid, signum)
+        while select.select([fd], [], [], 0.5)[0]:  # drain, so the child never blocks writing
+            try:
+                if not os.read(fd, 65536):
+                    break
+            except OSError:
+                break
+        _, status = os.waitpid(pid, 0)
+        reaped = True
+    finally:
+        if not reaped:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 128 + signum
+    assert not any(_alive(p) for p in pids)

@@ -225,6 +225,7 @@ MIXED = [
     "-net nic,model=virtio,vectors=4 -net nic,model=e1000,addr=0x9 -net user -nic hubport,hubid=4"
     " -netdev user,id=u4 -netdev hubport,id=p4,hubid=4,netdev=u4",
     "-net nic -net user -net tap,ifname=qnitap3,script=no,downscript=no -device rtl8139",
+    "-net nic,model=rtl8139,netdev=u -netdev user,id=u -net nic -net user -net user",
 ]
 
 

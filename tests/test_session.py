@@ -176,3 +176,23 @@ async def test_cancelled_open_leaves_no_socket(tmp_path: Path) -> None:
         await anyio.sleep(0.05)
         # the peer's own end of the connection is still open: count it out
         assert len(os.listdir("/proc/self/fd")) - before <= 1
+
+
+async def test_full_listen_queue_is_no_greeting(tmp_path: Path) -> None:
+    """A monitor whose listen queue is full (clients already waiting): no-greeting, at once."""
+    path = tmp_path / "full.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        server.listen(0)  # never accepts
+        waiting = [socket.socket(socket.AF_UNIX) for _ in range(2)]
+        try:
+            for w in waiting:
+                w.setblocking(False)
+                try:
+                    w.connect(str(path))
+                except BlockingIOError:
+                    break
+            assert await _kind(path, timeout=5) == "no-greeting"
+        finally:
+            for w in waiting:
+                w.close()

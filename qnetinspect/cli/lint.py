@@ -26,7 +26,6 @@ from qnetinspect.cli import exit_codes
 from qnetinspect.errors import InputError, UsageError
 
 if TYPE_CHECKING:
-    from qnetinspect.migrate import MigrationResult
     from qnetinspect.models import Finding
     from qnetinspect.parse.argv import ArgvTopology, Version
 
@@ -137,31 +136,16 @@ def with_migration_fixes(
     findings: Sequence[Finding], argv: Sequence[str], version: Version
 ) -> list[Finding]:
     """Replace the fix of legacy-net / nat-external-hub by the migrated command line."""
-    from qnetinspect.migrate import migrate_argv
+    from qnetinspect.migrate import fix_for
 
+    cache: dict[str, str | None] = {}
     out: list[Finding] = []
-    cache: dict[bool, MigrationResult] = {}
     for f in findings:
-        split = {"legacy-net": False, "nat-external-hub": True}.get(f.rule)
-        if split is None:
-            out.append(f)
-            continue
-        if split not in cache:
-            cache[split] = migrate_argv(argv, split=split, qemu_version=version)
-        result = cache[split]
-        if result.changed and not result.errors:
-            verb = "qnetinspect migrate --split" if split else "qnetinspect migrate"
-            fix = f"{' '.join(_quote(result.net_args()))}  ({verb} writes the whole line)"
-            out.append(replace(f, fix=fix))
-        else:
-            out.append(f)
+        if f.rule not in cache:
+            cache[f.rule] = fix_for(f.rule, argv, qemu_version=version)
+        fix = cache[f.rule]
+        out.append(replace(f, fix=fix) if fix else f)
     return out
-
-
-def _quote(items: Sequence[str]) -> list[str]:
-    import shlex
-
-    return [shlex.quote(x) for x in items]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -45,6 +45,7 @@ unknown; ``socket``: listen -> empty, ``socket: connect to A:P``, ``socket: udp=
 ``tcp:A:P``; ``dgram``: ``udp=L/R``); filter property order and defaults; multiqueue (one queue
 is predicted); machines other than pc/q35 (their default NIC model is taken as e1000). Options
 this module does not know are assumed to take an argument, except QEMU's flag options.
+Not seen at all: options hidden in ``-readconfig`` files or changed by ``-set``.
 """
 
 from __future__ import annotations

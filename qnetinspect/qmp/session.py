@@ -16,7 +16,7 @@ import struct
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import anyio
 from qemu.qmp import ConnectError, EventListener, ExecInterruptedError, ExecuteError, QMPClient
@@ -138,7 +138,7 @@ class QmpSession:
         self.peer_pid: int | None = None
 
     # ----------------------------------------------------------------- lifecycle
-    async def __aenter__(self) -> QmpSession:
+    async def __aenter__(self) -> Self:
         await self.open()
         return self
 
@@ -181,10 +181,15 @@ class QmpSession:
         self._open = True
 
     async def close(self) -> None:
-        """Disconnect; never raises for a session that already broke."""
-        if not self._open:
+        """Disconnect; never raises for a session that already broke.
+
+        A broken session is disconnected too: only qemu.qmp's disconnect() collects its reader
+        and writer tasks and their error; skipped, they stay behind and their unretrieved error
+        is logged (with a traceback) whenever the garbage collector finds it.
+        """
+        was_open, self._open = self._open, False
+        if not was_open and self._client.runstate.name == "IDLE":
             return
-        self._open = False
         with anyio.move_on_after(self.timeout, shield=True):
             # the session is going away; the cause was already reported
             with contextlib.suppress(Exception):
@@ -212,8 +217,22 @@ class QmpSession:
             sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
         try:
-            with anyio.fail_after(self.timeout):
-                await loop.sock_connect(sock, target_addr)
+            if addr.path is not None:
+                # A unix connect completes or fails at once; EAGAIN means the listen queue is
+                # full (the monitor's one client slot is taken and others already wait).
+                # asyncio's sock_connect would instead wait for writability and report
+                # "connected" on a socket that is not.
+                try:
+                    sock.connect(target_addr)
+                except BlockingIOError:
+                    sock.close()
+                    raise TargetError(
+                        self.target, "no-greeting",
+                        "the monitor's listen queue is full (another client holds the monitor)",
+                    ) from None
+            else:
+                with anyio.fail_after(self.timeout):
+                    await loop.sock_connect(sock, target_addr)
         except TimeoutError:
             sock.close()
             raise TargetError(
@@ -222,6 +241,8 @@ class QmpSession:
         except OSError as exc:
             sock.close()
             raise TargetError(self.target, _kind_of_oserror(exc), exc.strerror or str(exc)) from exc
+        except TargetError:
+            raise
         except BaseException:
             sock.close()
             raise
