@@ -4,6 +4,16 @@
 are pipelined); ``inspect_target`` opens the session (or reads the file / stdin text) and turns
 every TargetError into ``Snapshot.error``; ``gather`` runs many under an anyio CapacityLimiter.
 A command that fails (old QEMU, no such property) leaves its part of the snapshot empty.
+
+What each broken target gives (``Snapshot.error.kind``), as seen on QEMU 7.2:
+
+- no file at the path: ``not-found``; a stale socket file nobody listens on: ``refused``;
+- a socket we may not open: ``permission-denied``; a peer speaking another protocol: ``not-qmp``;
+- a monitor already held by another client, and a SIGSTOPped QEMU: ``no-greeting`` (the kernel
+  accepts the connection into the listen queue, QEMU never greets); a full listen queue too;
+- a TCP connect that never completes, or a QEMU that greets then stops answering: ``timeout``;
+- the connection cut in the middle of a reply: ``disconnected``;
+- ``info network`` refused: ``command-failed``.
 """
 
 from __future__ import annotations

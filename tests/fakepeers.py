@@ -6,7 +6,8 @@ and plays one script per connection:
 - ``garbage``: sends text that is not QMP, then waits;
 - ``silent``: accepts and never sends anything (a monitor that never greets);
 - ``cut``: greets, negotiates, then answers the first command with half a reply and closes;
-- ``fail``: greets, negotiates, then rejects every command (QEMU's CommandNotFound error).
+- ``fail``: greets, negotiates, then rejects every command (QEMU's CommandNotFound error);
+- ``mute``: greets, negotiates, then never answers (a QEMU that hung after the greeting).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-Script = Literal["garbage", "silent", "cut", "fail"]
+Script = Literal["garbage", "silent", "cut", "fail", "mute"]
 
 GREETING = {
     "QMP": {
@@ -94,6 +95,8 @@ class FakePeer:
             reply_id = {"id": msg["id"]} if "id" in msg else {}
             if msg.get("execute") == "qmp_capabilities":
                 conn.sendall(json.dumps({"return": {}, **reply_id}).encode() + b"\r\n")
+            elif self.script == "mute":
+                continue
             elif self.script == "cut":
                 full = json.dumps({"return": "hub 0\r\n \\ hub0port0: e1000.0: ", **reply_id})
                 conn.sendall(full[: len(full) // 2].encode())

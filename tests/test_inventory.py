@@ -145,6 +145,13 @@ async def test_gather_keeps_order_and_isolates_failures(
     assert snaps[-1].topology is not None and snaps[-1].topology.clients
 
 
+async def test_hung_after_greeting_is_timeout(tmp_path: Path) -> None:
+    """A monitor that greets but never answers a command: timeout (the whole read is bounded)."""
+    with fake_peer(tmp_path / "m.sock", "mute") as peer:
+        snap = await inspect_target(expand_targets([str(peer.path)])[0], timeout=0.3)
+    assert snap.error is not None and snap.error.kind == "timeout"
+
+
 async def test_concurrency_limit_is_respected(tmp_path: Path) -> None:
     """No more than `concurrency` sessions are open at once."""
     with fake_peer(tmp_path / "s.sock", "silent") as peer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -196,3 +197,21 @@ async def test_full_listen_queue_is_no_greeting(tmp_path: Path) -> None:
         finally:
             for w in waiting:
                 w.close()
+
+
+async def test_tcp_connect_that_hangs_is_timeout() -> None:
+    """A TCP connect that never completes (127.0.0.1 listener with a full accept queue): timeout."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)  # never accepts: once its queue is full, new SYNs are dropped
+        port = server.getsockname()[1]
+        fillers = [socket.socket() for _ in range(4)]
+        try:
+            for f in fillers:
+                f.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    f.connect(("127.0.0.1", port))
+            assert await _kind(f"tcp:127.0.0.1:{port}", timeout=0.3) == "timeout"
+        finally:
+            for f in fillers:
+                f.close()
