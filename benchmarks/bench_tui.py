@@ -135,13 +135,21 @@ async def _press_latency(n: int, presses: int, churn: bool) -> list[float]:
 
 
 async def _refresh_time(n: int) -> tuple[float, float]:
-    from qnetinspect.live import VmState, Watcher
+    from qnetinspect.live import VmState, Watcher, default_reader
     from qnetinspect.qmp.replay import ReplayFleet
     from qnetinspect.tui.app import QNetInspectApp
 
     captures = [CAPTURES / f"{SCENARIOS[i % len(SCENARIOS)]}.json" for i in range(n)]
     with tempfile.TemporaryDirectory(prefix="qni-bt-") as d, ReplayFleet(captures, d) as fleet:
-        source = Watcher([str(p) for p in fleet.sockets], interval=3600)
+        reads = 0
+
+        async def reader(session: Any, target: Any) -> Any:
+            nonlocal reads
+            snapshot = await default_reader(session, target)
+            reads += 1
+            return snapshot
+
+        source = Watcher([str(p) for p in fleet.sockets], interval=3600, reader=reader)
         app = QNetInspectApp(source)
         async with app.run_test(size=SIZE) as pilot:
             start = time.perf_counter()
@@ -154,11 +162,11 @@ async def _refresh_time(n: int) -> tuple[float, float]:
                     await pilot.pause(0.01)
             await pilot.pause()
             first = time.perf_counter() - start
-            seen = app.updates_seen
+            seen = reads
             start = time.perf_counter()
             source.refresh_now()
             with anyio.fail_after(120):
-                while app.updates_seen < seen + n:
+                while reads < seen + n:
                     await pilot.pause(0.01)
             await pilot.pause()
             again = time.perf_counter() - start

@@ -22,6 +22,7 @@ import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -107,13 +108,17 @@ async def read_snapshot(
                 mac=str(_ok(mac)).lower() if isinstance(_ok(mac), str) else None,
             )
         )
+    vm_pid = pid if pid is not None else session.peer_pid
+    argv, hints = _local_argv(vm_pid)
     return Snapshot(
         target=target,
+        argv=argv,
+        listen_hints=hints,
         vm=VmInfo(
             name=_name(_ok(name)),
             qemu_version=_version(_ok(version)) or session.greeting_version,
             status=_status(_ok(status)),
-            pid=pid if pid is not None else session.peer_pid,
+            pid=vm_pid,
         ),
         topology=parse_info_network(network),
         usernet=parse_usernet(usernet) if isinstance(usernet, str) else (),
@@ -122,6 +127,22 @@ async def read_snapshot(
         info_network_raw=network,
         live=True,
     )
+
+
+def _local_argv(pid: int | None) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The command line of a local QEMU and its listen addresses (empty when unknown): it tells
+    what ``info network`` does not, such as the address a socket backend listens on."""
+    if pid is None:
+        return (), {}
+    try:
+        data = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return (), {}
+    # imported here: the argv parser is only needed when a local command line exists
+    from qnetinspect.parse.argv import listen_addresses, read_proc_cmdline
+
+    argv = tuple(read_proc_cmdline(data))
+    return argv, listen_addresses(argv)
 
 
 def _name(reply: Any) -> str | None:

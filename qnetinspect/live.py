@@ -163,12 +163,29 @@ def diff(
 
 # --------------------------------------------------------------------------- defaults
 def default_evaluator(config: Any = None) -> Evaluator:
+    """Every rule (``qnetinspect.rules.evaluate``), with the user's config."""
     from qnetinspect.rules import evaluate
 
     def run(snapshots: Sequence[Snapshot]) -> list[Finding]:
         return list(evaluate(snapshots, config))
 
     return run
+
+
+def cross_vm_evaluator(config: Any = None) -> Evaluator:
+    """Only the cross-VM rules: what the fleet pass needs (the per-VM ones ran already)."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from qnetinspect.config import Config, RuleConfig
+    from qnetinspect.rules import RULES
+
+    base = config if config is not None else Config()
+    rules = dict(base.rules)
+    for rule in RULES:
+        if not rule.cross_vm:
+            rules[rule.slug] = RuleConfig(enabled=False)
+    return default_evaluator(replace(base, rules=MappingProxyType(rules)))
 
 
 async def default_reader(session: Any, target: Target) -> Snapshot:
@@ -234,8 +251,11 @@ class _Slot:
 class _Base:
     """State and fleet-level findings shared by the live and the static source."""
 
-    def __init__(self, evaluator: Evaluator | None, interval: float) -> None:
+    def __init__(
+        self, evaluator: Evaluator | None, interval: float, fleet_evaluator: Evaluator | None
+    ) -> None:
         self._evaluate = evaluator
+        self._evaluate_fleet = fleet_evaluator
         self.interval = _clamp_interval(interval)
         self.paused = False
         self._records: dict[str, _VmRecord] = {}
@@ -248,6 +268,11 @@ class _Base:
         if self._evaluate is None:
             self._evaluate = default_evaluator()
         return self._evaluate
+
+    def _fleet_evaluator(self) -> Evaluator:
+        if self._evaluate_fleet is None:
+            self._evaluate_fleet = cross_vm_evaluator()
+        return self._evaluate_fleet
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
@@ -268,6 +293,8 @@ class _Base:
         rec = self._records[target]
         fp = _fingerprint(snapshot)
         changed = fp != rec.fingerprint
+        if not changed and rec.state is state:
+            return  # nothing new: a steady fleet costs the screen nothing
         old_topology = rec.snapshot.topology if rec.snapshot else None
         old_findings = rec.findings
         if changed:
@@ -325,7 +352,7 @@ class _Base:
             snapshots = [r.snapshot for r in self._records.values() if r.snapshot is not None]
             per_vm = {f for r in self._records.values() for f in r.findings}
             try:
-                everything = self._evaluator()(snapshots)
+                everything = self._fleet_evaluator()(snapshots)
             except Exception:
                 log.exception("cross-VM rules failed")
                 everything = []
@@ -361,8 +388,9 @@ class StaticSource(_Base):
         *,
         evaluator: Evaluator | None = None,
         interval: float = 2.0,
+        fleet_evaluator: Evaluator | None = None,
     ) -> None:
-        super().__init__(evaluator, interval)
+        super().__init__(evaluator, interval, fleet_evaluator)
         self.snapshots = list(snapshots)
         self.targets = [s.target for s in self.snapshots]
         for s in self.snapshots:
@@ -417,11 +445,12 @@ class Watcher(_Base):
         timeout: float = 5.0,
         reader: Reader | None = None,
         evaluator: Evaluator | None = None,
+        fleet_evaluator: Evaluator | None = None,
         session_factory: Callable[[Target, float], Any] | None = None,
         static: Mapping[str, Snapshot] | None = None,
         backoff: tuple[float, float] = (BACKOFF_MIN, BACKOFF_MAX),
     ) -> None:
-        super().__init__(evaluator, interval)
+        super().__init__(evaluator, interval, fleet_evaluator)
         self._static = dict(static or {})
         self._targets = {t.spec: t for t in map(as_target, targets)}
         self.targets = [*self._static, *self._targets]

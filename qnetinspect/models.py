@@ -168,7 +168,7 @@ class Topology:
         return next((h for h in self.hubs if h.id == hub_id), None)
 
     def iter_clients(self) -> Iterator[NetClient]:
-        """Every client, hub peers first, then top-level entries and their peers (queue 0 and up)."""
+        """Every client: hub peers first, then top-level entries and their peers (all queues)."""
         for hub in self.hubs:
             yield from hub.peers
         for client in self.clients:
@@ -250,7 +250,7 @@ class VmInfo:
 
 @dataclass(frozen=True, slots=True)
 class TargetFailure:
-    """Why one target could not be inspected. ``kind`` is one of ``qnetinspect.errors.ERROR_KINDS``."""
+    """Why one target could not be inspected; ``kind`` is one of ``errors.ERROR_KINDS``."""
 
     kind: str
     message: str
@@ -269,6 +269,11 @@ class Snapshot:
     info_network_raw: str | None = None
     error: TargetFailure | None = None
     live: bool = True  # False for saved text (file:, -): rules needing QMP data say so
+    #: the QEMU command line, when readable (/proc/PID/cmdline of a local VM); else empty
+    argv: tuple[str, ...] = ()
+    #: netdev id -> "HOST:PORT" it listens on (from ``argv``): QEMU prints no listen address,
+    #: so this is how a listening socket/stream is matched with the VM that connects to it
+    listen_hints: Mapping[str, str] = field(default_factory=lambda: _EMPTY, hash=False)
 
     @property
     def label(self) -> str:

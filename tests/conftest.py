@@ -17,12 +17,11 @@ StartQemu = Callable[..., QemuProcess]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if find_qemu() is None:
-        if config.getoption("-m") == "" and not _ci():
-            skip = pytest.mark.skip(reason="qemu-system-x86_64 is not installed")
-            for item in items:
-                if "qemu" in item.keywords:
-                    item.add_marker(skip)
+    if find_qemu() is None and not _ci():
+        skip = pytest.mark.skip(reason="qemu-system-x86_64 is not installed")
+        for item in items:
+            if "qemu" in item.keywords:
+                item.add_marker(skip)
 
 
 def _ci() -> bool:

@@ -1076,3 +1076,27 @@ def read_proc_cmdline(data: bytes) -> list[str]:
     if parts and parts[-1] == "":
         parts.pop()
     return parts
+
+
+def listen_addresses(argv: Sequence[str]) -> dict[str, str]:
+    """netdev id -> ``HOST:PORT`` for every ``-netdev socket,listen=`` and ``-netdev stream``
+    server on inet that names its host (QEMU never prints a listen address in ``info network``).
+    """
+    _, options, _ = split_argv(argv)
+    found: dict[str, str] = {}
+    for opt in options:
+        if opt.name != "netdev":
+            continue
+        params = dict(parse_keyvals(opt.value, implied="type"))
+        netdev_id = params.get("id")
+        if not netdev_id:
+            continue
+        if params.get("type") == "socket" and params.get("listen"):
+            host, _, port = params["listen"].rpartition(":")
+            if host and port:
+                found[netdev_id] = f"{host}:{port}"
+        elif params.get("type") == "stream" and _on(params.get("server")):
+            addr_host, addr_port = params.get("addr.host"), params.get("addr.port")
+            if params.get("addr.type", "inet") == "inet" and addr_host and addr_port:
+                found[netdev_id] = f"{addr_host}:{addr_port}"
+    return found

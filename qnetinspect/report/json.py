@@ -73,7 +73,7 @@ def topology_from_dict(d: Mapping[str, Any]) -> Topology:
             Hub(
                 id=int(h["id"]),
                 ports=tuple(
-                    HubPort(name=p.get("name"), peer=client_from_dict(p["peer"]) if p.get("peer") else None)
+                    HubPort(name=p.get("name"), peer=_opt_from(p.get("peer")))
                     for p in h.get("ports", [])
                 ),
             )
@@ -83,6 +83,10 @@ def topology_from_dict(d: Mapping[str, Any]) -> Topology:
         unparsed=tuple(UnparsedLine(line=u["line"], text=u["text"]) for u in d.get("unparsed", [])),
         dialect=d.get("dialect", "hub"),
     )
+
+
+def _opt_from(d: Mapping[str, Any] | None) -> NetClient | None:
+    return client_from_dict(d) if d else None
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:

@@ -145,7 +145,9 @@ class _Groups:
                 self.members.append(SegmentMember(snap.target, snap.label, segment))
                 self.parent.append(idx)
                 for backend in segment.backends:
-                    hint = (hints or {}).get((snap.target, backend.name))
+                    hint = (hints or {}).get((snap.target, backend.name)) or (
+                        snap.listen_hints.get(backend.name)
+                    )
                     ep = endpoints(backend, hint)
                     for key in ep.owns | ep.groups:
                         owners.setdefault(key, []).append(idx)

@@ -87,6 +87,7 @@ class QNetInspectApp(App[int]):
         self._redraw_scheduled = False
         self.updates_seen = 0  # for tests and the benchmark
         self._filter_timer: Timer | None = None
+        self._detail_key: object = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -190,22 +191,27 @@ class QNetInspectApp(App[int]):
         ref = self.selected
         vm = self.model.vms.get(ref.target) if ref is not None else None
         if ref is None or vm is None:
+            self._detail_key = None
             pane.show_text(Text("select a VM, hub or NIC pair", style="dim"))
             return
         hub = ref.hub if ref.kind == "hub" else None
         client = ref.client if ref.kind in ("pair", "client") and ref.hub is None else None
         if ref.kind == "client" and ref.hub is not None:
             hub = ref.hub
+        key = (vm.snapshot, vm.state, vm.error, vm.findings, hub, client)
+        if key == self._detail_key:
+            return  # e.g. moving between the ports of one hub: same drawing
+        self._detail_key = key
         pane.show_text(render.detail_text(vm, hub, client))
 
     def _show_finding(self, finding: Finding | None) -> None:
         pane = self.query_one("#finding-detail", FindingDetail)
         if finding is None:
-            pane.update(Text("no finding selected", style="dim"))
+            pane.show_text(Text("no finding selected", style="dim"))
             return
         doc = rule_doc(finding.rule)
         why = " ".join(x for x in (doc.summary, doc.why) if x) if doc else ""
-        pane.update(render.finding_text(finding, why, doc.fix if doc else ""))
+        pane.show_text(render.finding_text(finding, why, doc.fix if doc else ""))
 
     def _update_subtitle(self) -> None:
         parts = [self.model.summary(), f"every {self.source.interval:g}s"]
@@ -405,7 +411,7 @@ def run_tui(
 
     from qnetinspect.config import load_config
     from qnetinspect.inventory import gather
-    from qnetinspect.live import Watcher, default_evaluator
+    from qnetinspect.live import Watcher, cross_vm_evaluator, default_evaluator
     from qnetinspect.targets import expand_targets
 
     settings = load_config(config)
@@ -425,6 +431,7 @@ def run_tui(
         interval=interval,
         timeout=settings.timeout,
         evaluator=default_evaluator(settings),
+        fleet_evaluator=cross_vm_evaluator(settings),
         static=static,
     )
     app = QNetInspectApp(

@@ -21,8 +21,15 @@ CHANGE_LOG_LINES = 500
 class DetailPane(Static):
     """The selected VM, hub or NIC pair, drawn like the seed's diagrams."""
 
+    _shape: tuple[int, int] = (-1, -1)
+
     def show_text(self, text: Text) -> None:
-        self.update(text)
+        # a new layout of the whole screen costs more than the rest of a cursor move: only ask
+        # for one when the text changes shape (lines, widest line)
+        lines = text.plain.split("\n")
+        shape = (len(lines), max(map(len, lines)))
+        self.update(text, layout=shape != self._shape)
+        self._shape = shape
 
 
 class FindingsTable(DataTable[Text | str]):
@@ -59,7 +66,7 @@ class FindingsTable(DataTable[Text | str]):
         return self._shown[self.cursor_row]
 
 
-class FindingDetail(Static):
+class FindingDetail(DetailPane):
     """What the selected finding means (the rule's docstring) and how to fix it."""
 
 
