@@ -22,8 +22,9 @@ import json
 import re
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from qnetinspect.models import Finding, Snapshot
 from qnetinspect.parse.argv import (
     DEFAULT_VERSION,
     DEVICE_ALIASES,
@@ -34,6 +35,7 @@ from qnetinspect.parse.argv import (
     Version,
     default_nic_model,
     parse_keyvals,
+    parse_version,
     predict,
 )
 
@@ -99,6 +101,35 @@ def fix_for(
         return None
     verb = "qnetinspect migrate --split" if split else "qnetinspect migrate"
     return f"{shlex.join(result.net_args())}  ({verb} writes the whole command line)"
+
+
+def with_migrated_fixes(
+    findings: Sequence[Finding],
+    snapshots: Sequence[Snapshot],
+) -> list[Finding]:
+    """Findings whose fix is the migrated command line, for VMs whose argv is known.
+
+    ``legacy-net`` and ``nat-external-hub`` on a VM with ``Snapshot.argv`` get the rewritten
+    network options as their fix; every other finding is returned unchanged.
+    """
+    by_target = {s.target: s for s in snapshots if s.argv}
+    cache: dict[tuple[str, str], str | None] = {}
+    out: list[Finding] = []
+    for f in findings:
+        snap = by_target.get(f.target)
+        if snap is None or f.rule not in FIXABLE_RULES:
+            out.append(f)
+            continue
+        key = (f.target, f.rule)
+        if key not in cache:
+            try:
+                version = parse_version(snap.vm.qemu_version or "")
+            except ValueError:
+                version = DEFAULT_VERSION
+            cache[key] = fix_for(f.rule, snap.argv, qemu_version=version)
+        fix = cache[key]
+        out.append(replace(f, fix=fix) if fix else f)
+    return out
 
 
 def _is_nic_device(opt: Option, top: ArgvTopology) -> bool:

@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from qnetinspect.cli import exit_codes
@@ -132,23 +131,8 @@ def _ask_version(exe: str) -> Version | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-def with_migration_fixes(
-    findings: Sequence[Finding], argv: Sequence[str], version: Version
-) -> list[Finding]:
-    """Replace the fix of legacy-net / nat-external-hub by the migrated command line."""
-    from qnetinspect.migrate import fix_for
-
-    cache: dict[str, str | None] = {}
-    out: list[Finding] = []
-    for f in findings:
-        if f.rule not in cache:
-            cache[f.rule] = fix_for(f.rule, argv, qemu_version=version)
-        fix = cache[f.rule]
-        out.append(replace(f, fix=fix) if fix else f)
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
+    from qnetinspect.migrate import with_migrated_fixes
     from qnetinspect.models import Severity, Snapshot, VmInfo
     from qnetinspect.parse.argv import predict, usernet_forwards
     from qnetinspect.rules import evaluate
@@ -166,8 +150,9 @@ def run(args: argparse.Namespace) -> int:
         topology=result.topology,
         usernet=usernet_forwards(result),
         live=True,
+        argv=tuple(argv),
     )
-    findings = with_migration_fixes(evaluate([snapshot]), argv, version)
+    findings = with_migrated_fixes(evaluate([snapshot]), [snapshot])
     if args.format == "json":
         sys.stdout.write(json.dumps(to_json(result, findings, target), indent=2) + "\n")
     else:
