@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -16,7 +17,10 @@ def test_live_leak_fix_is_the_split_command_line(
 ) -> None:
     """nat-external-hub on a local VM gets `-netdev`/`-device` options that split NAT off."""
     leaky_hub = ["-net", "nic", "-net", "user", "-net", "nic"]
-    vm = start_vm([*leaky_hub, "-net", "socket,mcast=230.0.0.1:34567,localaddr=127.0.0.1"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    vm = start_vm([*leaky_hub, "-net", f"socket,listen=127.0.0.1:{port}"])
     assert main(["show", "--format", "json", str(vm.qmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     leak = [f for f in out["findings"] if f["rule"] == "nat-external-hub"]
