@@ -179,6 +179,7 @@ def to_json(result: ArgvTopology, findings: Sequence[Finding], target: str) -> d
 
 def render_text(result: ArgvTopology, findings: Sequence[Finding], target: str) -> str:
     from qnetinspect.report.diagram import render_diagram
+    from qnetinspect.report.text import render_findings_section
 
     version = "{}.{}".format(*result.qemu_version)
     out = [
@@ -190,13 +191,5 @@ def render_text(result: ArgvTopology, findings: Sequence[Finding], target: str) 
         out += [f"  ERROR    {e}" for e in result.errors]
     if result.notes:
         out += ["", "Notes:"] + [f"  {n}" for n in result.notes]
-    out += ["", f"Findings ({len(findings)}):"]
-    for f in findings:
-        where = f" hub {f.hub}" if f.hub is not None else ""
-        clients = f" [{', '.join(f.clients)}]" if f.clients else ""
-        out.append(f"  {f.severity.label.upper():8} {f.rule}{where}{clients}: {f.message}")
-        if f.fix:
-            out.append(f"           fix: {f.fix}")
-    if not findings:
-        out.append("  (none)")
+    out += ["", *render_findings_section(findings)]
     return "\n".join(out) + "\n"

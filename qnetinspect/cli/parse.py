@@ -126,6 +126,7 @@ def _client_rows(t: Topology) -> list[tuple[str, str, str, str, str]]:
 def render_text(name: str, t: Topology, findings: Sequence[Finding]) -> str:
     """Diagrams, the client table, unparsed lines and findings, as plain text."""
     from qnetinspect.report.diagram import render_diagram
+    from qnetinspect.report.text import render_findings_section
 
     out = [render_diagram(t, title=name).rstrip("\n"), "", f"Clients ({t.dialect} format):"]
     rows = _client_rows(t)
@@ -140,13 +141,5 @@ def render_text(name: str, t: Topology, findings: Sequence[Finding]) -> str:
     if t.unparsed:
         out += ["", f"Unparsed lines ({len(t.unparsed)}):"]
         out += [f"  line {u.line}: {u.text!r}  ({u.reason})" for u in t.unparsed]
-    out += ["", f"Findings ({len(findings)}):"]
-    for f in findings:
-        where = f" hub {f.hub}" if f.hub is not None else ""
-        clients = f" [{', '.join(f.clients)}]" if f.clients else ""
-        out.append(f"  {f.severity.label.upper():8} {f.rule}{where}{clients}: {f.message}")
-        if f.fix:
-            out.append(f"           fix: {f.fix}")
-    if not findings:
-        out.append("  (none)")
+    out += ["", *render_findings_section(findings)]
     return "\n".join(out) + "\n"

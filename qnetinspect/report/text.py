@@ -43,11 +43,21 @@ def _facts(s: Snapshot) -> str:
 
 
 def render_finding(f: Finding) -> str:
+    """``CRITICAL nat-external-hub [hub 0]: message`` and, indented below it, the fix."""
     hub = f" [hub {f.hub}]" if f.hub is not None else ""
-    line = f"{f.severity.label.upper()} {f.rule}{hub}: {f.message}"
+    line = f"{f.severity.label.upper():8} {f.rule}{hub}: {f.message}"
     if f.fix:
-        line += f"\n    fix: {f.fix}"
+        line += f"\n         fix: {f.fix}"
     return line
+
+
+def render_findings_section(findings: Sequence[Finding]) -> list[str]:
+    """A ``Findings (N):`` heading and one indented entry per finding (or ``(none)``)."""
+    out = [f"Findings ({len(findings)}):"]
+    out += ["  " + render_finding(f).replace("\n", "\n  ") for f in findings]
+    if not findings:
+        out.append("  (none)")
+    return out
 
 
 def render_text(snapshots: Sequence[Snapshot], findings: Sequence[Finding]) -> str:

@@ -120,18 +120,14 @@ def device_option(nic: NetClient | None, netdev_id: str, model: str | None = Non
     return text
 
 
-_SOCKET_CONNECT = re.compile(r"^socket: connect to (?P<addr>\S+)$")
-_SOCKET_UDP = re.compile(r"^socket: udp=(?P<addr>\S+)$")
-_SOCKET_MCAST = re.compile(r"^socket: mcast=(?P<addr>\S+)$")
-_STREAM_TCP = re.compile(r"^tcp:(?P<host>.+):(?P<port>\d+)$")
-_DGRAM_UDP = re.compile(r"^udp=(?P<lh>.+):(?P<lp>\d+)/(?P<rh>.+):(?P<rp>\d+)$")
-_MCAST = re.compile(r"^mcast=(?P<host>.+):(?P<port>\d+)$")
+_HOST_PORT = re.compile(r"^(?P<host>.+):(?P<port>\d+)$")
+_DGRAM_UDP = re.compile(r"^(?P<lh>.+):(?P<lp>\d+)/(?P<rh>.+):(?P<rp>\d+)$")
 
 
 def netdev_option(backend: NetClient, netdev_id: str) -> str:
     """The ``-netdev`` text that recreates ``backend`` under ``netdev_id``, as far as
     ``info network`` shows it; what it hides (a listen address) becomes ``HOST:PORT``."""
-    raw = backend.info_raw.strip()
+    info = backend.info
     t = backend.type
     if t == "user":
         opts = ",restrict=on" if backend.info.get("restrict") == "on" else ""
@@ -144,15 +140,15 @@ def netdev_option(backend: NetClient, netdev_id: str) -> str:
             return f"-netdev tap,id={netdev_id},ifname={ifname},script=no,downscript=no"
         return f"-netdev tap,id={netdev_id},..."
     if t == "socket":
-        if m := _SOCKET_CONNECT.match(raw):
-            return f"-netdev socket,id={netdev_id},connect={m['addr']}"
-        if m := _SOCKET_UDP.match(raw):
-            return f"-netdev socket,id={netdev_id},udp={m['addr']},localaddr={PLACEHOLDER}"
-        if m := _SOCKET_MCAST.match(raw):
-            return f"-netdev socket,id={netdev_id},mcast={m['addr']}"
+        if addr := info.get("connect"):
+            return f"-netdev socket,id={netdev_id},connect={addr}"
+        if addr := info.get("udp"):
+            return f"-netdev socket,id={netdev_id},udp={addr},localaddr={PLACEHOLDER}"
+        if addr := info.get("mcast"):
+            return f"-netdev socket,id={netdev_id},mcast={addr}"
         return f"-netdev socket,id={netdev_id},listen={PLACEHOLDER}"
     if t == "stream":
-        if m := _STREAM_TCP.match(raw):
+        if m := _HOST_PORT.match(info.get("tcp", "")):
             return (
                 f"-netdev stream,id={netdev_id},server=off,addr.type=inet,"
                 f"addr.host={m['host']},addr.port={m['port']}"
@@ -161,12 +157,12 @@ def netdev_option(backend: NetClient, netdev_id: str) -> str:
             f"-netdev stream,id={netdev_id},server=on,addr.type=inet,addr.host=HOST,addr.port=PORT"
         )
     if t == "dgram":
-        if m := _DGRAM_UDP.match(raw):
+        if m := _DGRAM_UDP.match(info.get("udp", "")):
             return (
                 f"-netdev dgram,id={netdev_id},local.type=inet,local.host={m['lh']},"
                 f"local.port={m['lp']},remote.type=inet,remote.host={m['rh']},remote.port={m['rp']}"
             )
-        if m := _MCAST.match(raw):
+        if m := _HOST_PORT.match(info.get("mcast", "")):
             return (
                 f"-netdev dgram,id={netdev_id},remote.type=inet,"
                 f"remote.host={m['host']},remote.port={m['port']}"

@@ -38,14 +38,9 @@ __all__ = ["GlobalSegment", "SegmentMember", "endpoints", "global_segments", "se
 
 Hints = Mapping[tuple[str, str], str]
 
-_SOCKET_CONNECT = re.compile(r"^socket: connect to (?P<addr>\S+)$")
-_SOCKET_UDP = re.compile(r"^socket: udp=(?P<addr>\S+)$")
-_SOCKET_MCAST = re.compile(r"^socket: mcast=(?P<addr>\S+)$")
-_STREAM_TCP = re.compile(r"^tcp:(?P<addr>.+:\d+)$")
-_STREAM_UNIX = re.compile(r"^unix:(?P<path>.+)$")
-_DGRAM_INET = re.compile(r"^udp=(?P<local>[^/]+:\d+)/(?P<remote>[^/]+:\d+)$")
-_DGRAM_UNIX = re.compile(r"^udp=(?P<local>/.*?):(?P<remote>/.*)$")
-_MCAST = re.compile(r"^mcast=(?P<addr>\S+)$")
+# the parser keeps dgram's ``udp=`` as one value: ``L/R`` (inet) or ``/lpath:/rpath`` (unix)
+_DGRAM_INET = re.compile(r"^(?P<local>[^/]+:\d+)/(?P<remote>[^/]+:\d+)$")
+_DGRAM_UNIX = re.compile(r"^(?P<local>/.*?):(?P<remote>/.*)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,41 +53,45 @@ class Endpoints:
 
 
 def endpoints(backend: NetClient, hint: str | None = None) -> Endpoints:
-    """The keys of ``backend`` (see the module table); ``hint`` is its local address if known."""
-    raw = backend.info_raw.strip()
+    """The keys of ``backend`` (see the module table); ``hint`` is its local address if known.
+
+    Reads the fields the parser found in the info string (``NetClient.info``).
+    """
+    info = backend.info
     owns: set[str] = set()
     sends: set[str] = set()
     groups: set[str] = set()
     t = backend.type
     if t == "socket":
-        if m := _SOCKET_CONNECT.match(raw):
-            sends.add(f"tcp:{m['addr']}")
-        elif m := _SOCKET_UDP.match(raw):
-            sends.add(f"udp:{m['addr']}")
+        if addr := info.get("connect"):
+            sends.add(f"tcp:{addr}")
+        elif addr := info.get("udp"):
+            sends.add(f"udp:{addr}")
             if hint:
                 owns.add(f"udp:{hint}")
-        elif m := _SOCKET_MCAST.match(raw):
-            groups.add(f"mcast:{m['addr']}")
+        elif addr := info.get("mcast"):
+            groups.add(f"mcast:{addr}")
         elif hint:
             owns.add(f"tcp:{hint}")  # listening, or accepted a connection
     elif t == "stream":
         if hint:
             owns.add(f"tcp:{hint}")
-        elif m := _STREAM_TCP.match(raw):
-            sends.add(f"tcp:{m['addr']}")
-        elif m := _STREAM_UNIX.match(raw):
-            groups.add(f"unix-stream:{m['path']}")
+        elif addr := info.get("tcp"):
+            sends.add(f"tcp:{addr}")
+        elif path := info.get("unix"):
+            groups.add(f"unix-stream:{path}")
     elif t == "dgram":
-        if m := _DGRAM_INET.match(raw):
+        udp = info.get("udp", "")
+        if m := _DGRAM_INET.match(udp):
             owns.add(f"udp:{m['local']}")
             sends.add(f"udp:{m['remote']}")
-        elif m := _DGRAM_UNIX.match(raw):
+        elif m := _DGRAM_UNIX.match(udp):
             owns.add(f"unix-dgram:{m['local']}")
             sends.add(f"unix-dgram:{m['remote']}")
-        elif m := _MCAST.match(raw):
-            groups.add(f"mcast:{m['addr']}")
-    elif t == "tap" and backend.info.get("br"):
-        groups.add(f"bridge:{backend.info['br']}")
+        elif addr := info.get("mcast"):
+            groups.add(f"mcast:{addr}")
+    elif t == "tap" and info.get("br"):
+        groups.add(f"bridge:{info['br']}")
     return Endpoints(frozenset(owns), frozenset(sends), frozenset(groups))
 
 
