@@ -34,7 +34,12 @@ REFRESH_EVENTS = (
     "NETDEV_STREAM_CONNECTED",
     "NETDEV_STREAM_DISCONNECTED",
     "SHUTDOWN",  # the VM is going away: the next read fails and we start reconnecting
+    "STOP",  # run state changes: the status shown in the detail pane
+    "RESUME",
 )
+#: a timer refresh reads only ``info network``; every this many, it reads everything (usernet
+#: forwards, QOM, run state can change without changing ``info network``)
+FULL_READ_EVERY = 10
 
 MIN_INTERVAL = 0.2
 MAX_INTERVAL = 3600.0
@@ -369,6 +374,13 @@ class _Base:
             await anyio.sleep(0.25)  # coalesce bursts (200 VMs refreshing together)
 
 
+def _spread(target: str) -> float:
+    """A stable fraction in [0, 1) per target, to stagger the VMs' refresh times."""
+    import zlib
+
+    return (zlib.crc32(target.encode()) % 1000) / 1000
+
+
 def _first_target(f: Finding) -> str:
     """Cross-VM findings may name several targets; the change log files it under the first."""
     return f.target.split(",")[0].strip()
@@ -449,6 +461,7 @@ class Watcher(_Base):
         session_factory: Callable[[Target, float], Any] | None = None,
         static: Mapping[str, Snapshot] | None = None,
         backoff: tuple[float, float] = (BACKOFF_MIN, BACKOFF_MAX),
+        quick_probe: bool | None = None,
     ) -> None:
         super().__init__(evaluator, interval, fleet_evaluator)
         self._static = dict(static or {})
@@ -458,6 +471,8 @@ class Watcher(_Base):
         self._reader = reader or default_reader
         self._session_factory = session_factory or default_session
         self._backoff = backoff
+        # the probe needs the real session's hmp(); an injected reader may read anything
+        self._quick_probe = reader is None if quick_probe is None else quick_probe
         for t in self.targets:
             self._records[t] = _VmRecord()
             self._slots[t] = _Slot()
@@ -472,26 +487,28 @@ class Watcher(_Base):
             for target in self._targets:
                 tg.start_soon(self._watch, target)
 
-    async def _wait(self, target: str, delay: float | None, *, honour_pause: bool = True) -> None:
-        """Sleep ``delay`` seconds (None: the current interval, re-read when it changes) from now,
-        or until asked to refresh; pause holds it."""
+    async def _wait(
+        self, target: str, delay: float | None, *, honour_pause: bool = True, scale: float = 1.0
+    ) -> bool:
+        """Sleep ``delay`` seconds (None: ``scale`` times the current interval, re-read when it
+        changes) from now, or until asked to refresh; pause holds it. True when asked."""
         slot = self._slots[target]
         start = time.monotonic()
         while True:
             if self.paused and honour_pause:
                 await slot.wake.wait()
                 if slot.take():
-                    return
+                    return True
                 continue
-            remaining = start + (self.interval if delay is None else delay) - time.monotonic()
+            wait = self.interval * scale if delay is None else delay
+            remaining = start + wait - time.monotonic()
             if remaining <= 0:
-                slot.take()
-                return
+                return slot.take()
             with anyio.move_on_after(remaining):
                 await slot.wake.wait()
             # woken to refresh: go; woken for a new interval or pause: recompute the deadline
             if slot.wake.is_set() and slot.take():
-                return
+                return True
 
     async def _watch(self, target: str) -> None:
         delay = self._backoff[0]
@@ -526,7 +543,24 @@ class Watcher(_Base):
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(on_events)
+                snapshot = await self._reader(session, self._targets[target])
+                self._publish_snapshot(target, snapshot, VmState.CONNECTED)
+                # spread the VMs over the interval: 200 reads at once would stall the screen
+                asked = await self._wait(target, None, scale=0.5 + _spread(target))
+                rounds = 0
                 while True:
-                    snapshot = await self._reader(session, self._targets[target])
+                    rounds += 1
+                    if asked or rounds % FULL_READ_EVERY == 0 or not self._quick_probe:
+                        snapshot = await self._reader(session, self._targets[target])
+                    else:
+                        snapshot = await self._probe(session, target, snapshot)
                     self._publish_snapshot(target, snapshot, VmState.CONNECTED)
-                    await self._wait(target, None)
+                    asked = await self._wait(target, None)
+
+    async def _probe(self, session: Any, target: str, last: Snapshot) -> Snapshot:
+        """A timer refresh: one ``info network``; the full read (about a dozen commands) only
+        when that text changed. Events and refresh-now always read everything."""
+        text = await session.hmp("info network")
+        if text == last.info_network_raw:
+            return last
+        return await self._reader(session, self._targets[target])

@@ -88,6 +88,9 @@ def test_demo_no_tui_shows_the_leak_and_stops_every_vm() -> None:
     leaky = out.split("== separated-hubs (")[0]
     assert "CRITICAL nat-external-hub" in leaky
     assert "nat-external-hub" not in out.split("== separated-hubs (")[1]
+    # segment-a and segment-b share one socket segment with the same default MAC
+    segment_a = out.split("== segment-a (")[1].split("== segment-b (")[0]
+    assert "CRITICAL duplicate-mac" in segment_a and "segment-b/segnic" in segment_a
 
 
 @pytest.mark.qemu
@@ -115,11 +118,15 @@ def test_demo_killed_by_sigkill_leaves_no_qemu() -> None:
     """Even SIGKILL of the demo takes its QEMUs down (PR_SET_PDEATHSIG)."""
     proc = _demo("--no-tui", "--hold")
     try:
-        pids = _pids(_read_until(proc, "ready"))
+        err = _read_until(proc, "ready")
+        pids = _pids(err)
         proc.kill()
         proc.wait(timeout=30)
     finally:
         _stop(proc)
+    workdir = _DIR.search(err)
+    if workdir:  # a SIGKILLed demo cannot remove its directory
+        shutil.rmtree(workdir.group(1), ignore_errors=True)
     for pid in pids:
         for _ in range(500):  # the kernel delivers the death signal asynchronously
             if not _alive(pid):
@@ -278,7 +285,11 @@ def test_demo_in_the_tui_stops_every_vm_when_signalled(signum: int) -> None:
                     break
             except OSError:
                 break
-        _, status = os.waitpid(pid, 0)
+        deadline = time.monotonic() + 30  # the watchdog acts after 10 s at most
+        while (waited := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+            assert time.monotonic() < deadline, "demo did not exit after the signal"
+            time.sleep(0.05)
+        status = waited[1]
         reaped = True
     finally:
         if not reaped:
@@ -287,3 +298,44 @@ def test_demo_in_the_tui_stops_every_vm_when_signalled(signum: int) -> None:
         os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 128 + signum
     assert not any(_alive(p) for p in pids)
+
+
+_HANGING_DEMO = """
+import argparse, sys, time
+from qnetinspect.cli import demo
+def present(targets, whats, args):
+    print("demo: ready", file=sys.stderr, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        while True:  # an unwinding that never ends, like a stuck UI task
+            time.sleep(3600)
+demo._present = present
+demo._GRACE = 1.0
+args = argparse.Namespace(no_tui=True, hold=True, keep_dir=False, replay=False)
+sys.exit(demo.run(args))
+"""
+
+
+@pytest.mark.qemu
+def test_demo_watchdog_stops_every_vm_when_unwinding_hangs() -> None:
+    """If the cleanup after SIGTERM hangs, the watchdog stops the QEMUs and exits 143 anyway."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HANGING_DEMO],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        err = _read_until(proc, "ready")
+        pids = _pids(err)
+        assert all(_alive(p) for p in pids)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert not any(_alive(p) for p in pids)
+    workdir = _DIR.search(err)
+    assert workdir and not Path(workdir.group(1)).exists()

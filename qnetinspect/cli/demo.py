@@ -2,27 +2,36 @@
 
 Every QEMU it started is stopped on the way out, whatever the way: normal exit, Ctrl-C, SIGTERM,
 SIGHUP, a crash (``qemu_fleet`` try/finally), even SIGKILL (the QEMUs carry PR_SET_PDEATHSIG).
+A signal unwinds through the ``finally`` blocks; a watchdog thread stops the VMs and exits if
+that unwinding hangs (a UI task that never finishes must not keep QEMUs alive).
 Without ``qemu-system-x86_64`` (or with ``--replay``) it serves recorded captures of the same VMs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qnetinspect.cli import exit_codes
 
+if TYPE_CHECKING:
+    from qnetinspect.vmrunner import QemuProcess
+
 TITLE = "qnetinspect demo"
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+_GRACE = 10.0  # seconds the normal unwinding may take after a signal before the watchdog acts
 
 
 def register(subparsers: Any) -> None:
@@ -69,10 +78,36 @@ class _Signalled(SystemExit):
         self.signum = signum
 
 
+@dataclass
+class _Cleanup:
+    """What must happen on the way out even if unwinding hangs: the VMs stopped, the directory
+    removed. ``vms`` is the live list of started QEMUs (filled while they start)."""
+
+    workdir: Path
+    keep_dir: bool
+    vms: list[QemuProcess] = field(default_factory=list)
+
+    def remove_dir(self) -> None:
+        if self.keep_dir:
+            _log(f"kept {self.workdir}")
+        else:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def force_exit(self, code: int) -> None:
+        """The watchdog: unwinding did not finish in time (e.g. a UI task that ignores
+        cancellation); stop everything ourselves and leave."""
+        _log(f"cleanup did not finish within {_GRACE:g}s after the signal: forcing it")
+        for vm in list(self.vms):
+            vm.stop(timeout=2.0)
+        self.remove_dir()
+        os._exit(code)
+
+
 @contextmanager
-def _signals_unwind() -> Iterator[None]:
-    """Turn the first SIGTERM/SIGHUP/SIGINT into an exception; ignore the ones that follow, so a
-    second signal cannot interrupt the cleanup half-way and leave a QEMU behind."""
+def _signals_unwind(cleanup: _Cleanup) -> Iterator[None]:
+    """Turn the first SIGTERM/SIGHUP/SIGINT into an exception that unwinds through every
+    ``finally`` (stopping the VMs), with a watchdog that forces the cleanup and exits if that
+    unwinding hangs. Later signals are ignored, so they cannot cut the cleanup short."""
     fired = False
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -80,6 +115,9 @@ def _signals_unwind() -> Iterator[None]:
         if fired:
             return
         fired = True
+        watchdog = threading.Timer(_GRACE, cleanup.force_exit, args=(128 + signum,))
+        watchdog.daemon = True
+        watchdog.start()
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise _Signalled(signum)
@@ -99,9 +137,10 @@ def _log(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from qnetinspect.vmrunner import QEMU_BINARY, find_qemu
 
-    workdir = Path(tempfile.mkdtemp(prefix="qni-demo-"))
+    cleanup = _Cleanup(Path(tempfile.mkdtemp(prefix="qni-demo-")), args.keep_dir)
+    workdir = cleanup.workdir
     try:
-        with _signals_unwind():
+        with _signals_unwind(cleanup):
             if args.replay:
                 return _run_replay(workdir, args)
             if find_qemu() is None:
@@ -113,22 +152,21 @@ def run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return _run_replay(workdir, args)
-            return _run_live(workdir, args)
+            return _run_live(cleanup, args)
     except _Signalled as exc:
         _log(f"stopped by signal {signal.Signals(exc.signum).name}")
         return 128 + exc.signum
     finally:
-        if args.keep_dir:
-            _log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        cleanup.remove_dir()
 
 
-def _run_live(workdir: Path, args: argparse.Namespace) -> int:
+def _run_live(cleanup: _Cleanup, args: argparse.Namespace) -> int:
     from qnetinspect.demo import DEMO_VMS, start_demo_vms
     from qnetinspect.vmrunner import qemu_fleet
 
+    workdir = cleanup.workdir
     with qemu_fleet() as vms:
+        cleanup.vms = vms  # the same list: the watchdog sees each VM as soon as it starts
         start_demo_vms(workdir, vms)
         pids = " ".join(str(vm.pid) for vm in vms)
         _log(f"started {len(vms)} QEMU VMs in {workdir} (pids {pids})")

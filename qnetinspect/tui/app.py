@@ -18,7 +18,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input
@@ -40,6 +40,10 @@ INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 PENDING_CHANGES = 500
 #: seconds of no typing before the filter is applied
 FILTER_DELAY = 0.15
+#: the findings table is redrawn at most this often (seconds) while findings keep changing
+FINDINGS_EVERY = 1.0
+#: rows of the findings table (a DataTable rebuild costs ~0.3 ms a row)
+FINDING_ROWS = 150
 
 
 class QNetInspectApp(App[int]):
@@ -88,6 +92,8 @@ class QNetInspectApp(App[int]):
         self.updates_seen = 0  # for tests and the benchmark
         self._filter_timer: Timer | None = None
         self._detail_key: object = None
+        self._findings_timer: Timer | None = None
+        self._findings_shown_at = 0.0
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -99,19 +105,17 @@ class QNetInspectApp(App[int]):
                 yield VmTree(id="tree")
                 yield ChangeLog(id="changes")
             with Vertical(id="right"):
-                with VerticalScroll(id="detail-scroll"):
-                    yield DetailPane(id="detail")
+                yield DetailPane(id="detail")
                 yield FindingsTable(id="findings")
-                with VerticalScroll(id="finding-scroll"):
-                    yield FindingDetail(id="finding-detail")
+                yield FindingDetail(id="finding-detail")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#changes", ChangeLog).border_title = "changes"
         self.query_one("#findings", FindingsTable).border_title = "findings"
-        self.query_one("#detail-scroll").border_title = "detail"
+        self.query_one("#detail", DetailPane).border_title = "detail"
         self.query_one("#tree", VmTree).border_title = "VMs"
-        self.query_one("#finding-scroll").border_title = "explanation"
+        self.query_one("#finding-detail", FindingDetail).border_title = "explanation"
         self._show_tree()
         self._update_subtitle()
         self.query_one("#tree", VmTree).focus()
@@ -162,16 +166,21 @@ class QNetInspectApp(App[int]):
             for target, rebuild in dirty.items():
                 vm = self.model.vms[target]
                 tree.update_vm(vm, self.model.fleet_for(target), rebuild=rebuild)
-        if self._findings_dirty:
-            self._findings_dirty = False
-            self._show_findings()
+        if self._findings_dirty and self._findings_timer is None:
+            wait = self._findings_shown_at + FINDINGS_EVERY - time.monotonic()
+            if wait <= 0:
+                self._show_findings()
+            else:  # a fleet in flux: redraw the (long) table at most every FINDINGS_EVERY s
+                self._findings_timer = self.set_timer(wait, self._show_findings)
         if self.selected is not None and self.selected.target in dirty:
             self._show_detail()
         log = self.query_one("#changes", ChangeLog)
         stamp = self.clock() if self.clock else ""
+        lines = []
         for change in self._pending:
             seen = self.model.vms.get(change.target)
-            log.add_change(seen.label if seen is not None else change.target, change, stamp)
+            lines.append((seen.label if seen is not None else change.target, change))
+        log.add_changes(lines, stamp)
         self._pending.clear()
         self._update_subtitle()
 
@@ -181,9 +190,19 @@ class QNetInspectApp(App[int]):
         tree.show(vms, {vm.target: self.model.fleet_for(vm.target) for vm in vms})
 
     def _show_findings(self) -> None:
+        self._findings_dirty = False
+        self._findings_shown_at = time.monotonic()
+        if self._findings_timer is not None:
+            self._findings_timer.stop()
+            self._findings_timer = None
         labels = {t: vm.label for t, vm in self.model.vms.items()}
         table = self.query_one("#findings", FindingsTable)
-        table.show(self.model.visible_findings(), labels)
+        found = self.model.visible_findings()
+        # worst first, so what is cut is the least severe; the tree still counts every finding
+        table.show(found[:FINDING_ROWS], labels)
+        table.border_subtitle = (
+            f"{FINDING_ROWS} of {len(found)}: / filters" if len(found) > FINDING_ROWS else ""
+        )
         self._show_finding(table.current())
 
     def _show_detail(self) -> None:

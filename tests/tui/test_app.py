@@ -10,7 +10,7 @@ from qnetinspect.live import StaticSource
 from qnetinspect.models import Snapshot
 from qnetinspect.tui.app import QNetInspectApp
 from qnetinspect.tui.screens.help import HelpScreen
-from qnetinspect.tui.widgets.panes import ChangeLog, DetailPane, FindingsTable
+from qnetinspect.tui.widgets.panes import ChangeLog, DetailPane, FindingDetail, FindingsTable
 from qnetinspect.tui.widgets.vm_tree import VmTree
 
 from .conftest import DOWN, wait_until
@@ -51,7 +51,7 @@ async def test_findings_table_marks_severity_in_text_and_explains(fleet: list[Sn
         first = table.current()
         assert first is not None and first.rule == "nat-external-hub"
         assert str(table.get_row_at(0)[0]).strip() == "CRIT"
-        explanation = str(app.query_one("#finding-detail").render())
+        explanation = app.query_one("#finding-detail", FindingDetail).shown_text
         assert "Why it matters" in explanation and "How to fix" in explanation
 
 
@@ -66,7 +66,7 @@ async def test_moving_in_the_tree_redraws_the_detail_pane(fleet: list[Snapshot])
         tree.move_cursor(lab)
         await pilot.pause()
         assert app.selected is not None and app.selected.target == "/run/qni/lab.qmp"
-        detail = str(app.query_one("#detail", DetailPane).render())
+        detail = app.query_one("#detail", DetailPane).shown_text
         assert detail.startswith("lab") and "hub 2" in detail
         await pilot.press("down")  # onto lab's hub 0
         await pilot.pause()
@@ -84,7 +84,7 @@ async def test_slash_filters_tree_and_findings_and_escape_clears(fleet: list[Sna
         await wait_until(pilot, lambda: app.model.filter_text == "nic2")
         labels = _labels(app)
         assert len(labels) == 1 and "lab" in labels[0]
-        shown = app.query_one("#findings", FindingsTable)._shown
+        shown = app.query_one("#findings", FindingsTable).shown()
         assert shown and all(f.target == "/run/qni/lab.qmp" for f in shown)
         await pilot.press(*["backspace"] * 4, *"socket", "enter")
         assert app.model.filter_text == "socket"
@@ -96,7 +96,7 @@ async def test_slash_filters_tree_and_findings_and_escape_clears(fleet: list[Sna
 
 
 async def test_refresh_pause_and_interval_keys_drive_the_source(fleet: list[Snapshot]) -> None:
-    """`p` pauses and resumes, `+`/`-` step the interval, `r` asks every VM for a refresh."""
+    """`p` pauses, `+`/`-` step the interval, `r` refreshes all; the palette offers the same."""
     source = StaticSource(fleet, interval=2.0)
     app = QNetInspectApp(source)
     async with app.run_test(size=SIZE) as pilot:
@@ -111,9 +111,16 @@ async def test_refresh_pause_and_interval_keys_drive_the_source(fleet: list[Snap
         assert source.interval == 5.0
         asked: list[str | None] = []
         refresh = source.refresh_now
-        source.refresh_now = lambda target=None: (asked.append(target), refresh(target))[-1]  # type: ignore[method-assign]
+
+        def counted(target: str | None = None) -> None:
+            asked.append(target)
+            refresh(target)
+
+        source.refresh_now = counted
         await pilot.press("r")
         assert asked == [None]
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Refresh now", "Pause / resume", "Filter", "Help"} <= titles
 
 
 async def test_help_screen_has_glossary_and_closes(fleet: list[Snapshot]) -> None:
@@ -147,13 +154,28 @@ async def test_read_only_hides_and_ignores_change_keys(fleet: list[Snapshot]) ->
         assert len(app.screen_stack) == screens
 
 
-async def test_allow_changes_enables_the_change_keys(fleet: list[Snapshot]) -> None:
-    """With allow_changes the add/remove/link bindings are active."""
+async def test_allow_changes_opens_the_hotplug_screens(fleet: list[Snapshot]) -> None:
+    """With allow_changes, `x` on a NIC opens RemoveNicScreen for it and `a` AddNetdevScreen."""
+    from qnetinspect.tui.screens.hotplug import AddNetdevScreen, RemoveNicScreen
+
     app = QNetInspectApp(StaticSource(fleet), allow_changes=True)
     async with app.run_test(size=SIZE) as pilot:
         await _started(pilot, app)
         shown = {b.binding.action for b in app.active_bindings.values() if b.enabled}
         assert {"add", "remove", "link"} <= shown
+        tree = app.query_one("#tree", VmTree)
+        tree.focus()
+        tree.move_cursor(tree.root.children[0].children[0].children[0])  # web, hub 0, e1000.0
+        await pilot.pause()
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, RemoveNicScreen)
+        assert (app.screen.target, app.screen.nic_name) == ("/run/qni/web.qmp", "e1000.0")
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, AddNetdevScreen)
 
 
 async def test_enter_on_a_finding_jumps_to_its_hub(fleet: list[Snapshot]) -> None:

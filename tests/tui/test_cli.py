@@ -1,0 +1,53 @@
+"""`qnetinspect tui` and bare `qnetinspect`: options reach run_tui, bad input is one clear line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from qnetinspect.cli import main
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict[str, Any]]]:
+    seen: list[tuple[list[str], dict[str, Any]]] = []
+
+    def fake(targets: list[str], **kwargs: Any) -> int:
+        seen.append((targets, kwargs))
+        return 0
+
+    monkeypatch.setattr("qnetinspect.tui.app.run_tui", fake)
+    return seen
+
+
+def test_tui_options_reach_run_tui(calls: list[tuple[list[str], dict[str, Any]]]) -> None:
+    """`tui A B --interval 5 --allow-changes` passes targets, interval and the change switch."""
+    assert main(["tui", "/tmp/a.qmp", "/tmp/b.qmp", "--interval", "5", "--allow-changes"]) == 0
+    assert calls == [(["/tmp/a.qmp", "/tmp/b.qmp"],
+                      {"interval": 5.0, "allow_changes": True, "config": None})]
+
+
+def test_bare_command_is_the_tui(calls: list[tuple[list[str], dict[str, Any]]]) -> None:
+    """`qnetinspect /tmp/a.qmp` and plain `qnetinspect` open the read-only TUI."""
+    assert main(["/tmp/a.qmp"]) == 0
+    assert main([]) == 0
+    assert [c[0] for c in calls] == [["/tmp/a.qmp"], []]
+    assert all(c[1]["allow_changes"] is False for c in calls)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "abc", "99999"])
+def test_bad_interval_is_a_usage_error(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """An interval outside 0.2..3600 s exits 2 with one line naming the option."""
+    with pytest.raises(SystemExit) as exc:
+        main(["tui", "--interval", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--interval" in err[0]
+
+
+def test_bad_target_is_one_line_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    """A malformed target spec exits 2 with one line naming it, before any screen opens."""
+    assert main(["tui", "ssh:host"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'ssh:host'" in err[0] and "Traceback" not in err[0]
