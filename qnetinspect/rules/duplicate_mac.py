@@ -96,11 +96,16 @@ class DuplicateMac(Rule):
                     )
                 )
                 more = others - len(named)
-                text += f"use MAC {mac}, as {join(named)}"
+                verb = "use" if len(mine) > 1 else "uses"
+                text += f"{verb} MAC {mac}, as {join(named)}"
                 text += f" and {more} more NICs" if more else ""
             else:
                 text += f"share MAC {mac}"
-            text += ": they are on one L2 segment" if shared else ", on segments not joined (yet)"
+            text += (
+                ": they are on one L2 segment"
+                if shared
+                else ", on separate segments (a conflict once they are joined)"
+            )
             changes = [
                 nic_with_mac(
                     n.nic,
