@@ -2,14 +2,17 @@
 
 Every QEMU it started is stopped on the way out, whatever the way: normal exit, Ctrl-C, SIGTERM,
 SIGHUP, a crash (``qemu_fleet`` try/finally), even SIGKILL (the QEMUs carry PR_SET_PDEATHSIG).
-A signal unwinds through the ``finally`` blocks; a watchdog thread stops the VMs and exits if
-that unwinding hangs (a UI task that never finishes must not keep QEMUs alive).
+A signal first SIGTERMs the VMs, then unwinds through the ``finally`` blocks (which reap them);
+a watchdog thread finishes the job and exits if that unwinding hangs (Textual's shutdown can,
+when an exception is thrown into its event loop), restoring the terminal.
 Without ``qemu-system-x86_64`` (or with ``--replay``) it serves recorded captures of the same VMs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -31,7 +34,10 @@ if TYPE_CHECKING:
 
 TITLE = "qnetinspect demo"
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
-_GRACE = 10.0  # seconds the normal unwinding may take after a signal before the watchdog acts
+_GRACE = 5.0  # seconds the normal unwinding may take after a signal before the watchdog acts
+# leave the alternate screen, show the cursor, stop mouse reporting: what a TUI that could not
+# shut down properly would have left behind
+_TERMINAL_RESET = "\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l"
 
 
 def register(subparsers: Any) -> None:
@@ -86,6 +92,22 @@ class _Cleanup:
     workdir: Path
     keep_dir: bool
     vms: list[QemuProcess] = field(default_factory=list)
+    tty_state: list[Any] | None = None  # termios attributes of stdin before any UI changed them
+
+    def save_terminal(self) -> None:
+        with contextlib.suppress(ImportError, OSError):
+            import termios
+
+            if sys.stdin.isatty():
+                self.tty_state = termios.tcgetattr(sys.stdin.fileno())
+
+    def signal_vms(self) -> None:
+        """SIGTERM every VM now, without waiting (safe inside a signal handler); the orderly
+        path, or the watchdog, reaps them."""
+        for vm in list(self.vms):
+            with contextlib.suppress(OSError):
+                os.kill(vm.pid, signal.SIGCONT)
+                os.kill(vm.pid, signal.SIGTERM)
 
     def remove_dir(self) -> None:
         if self.keep_dir:
@@ -96,9 +118,15 @@ class _Cleanup:
     def force_exit(self, code: int) -> None:
         """The watchdog: unwinding did not finish in time (e.g. a UI task that ignores
         cancellation); stop everything ourselves and leave."""
-        _log(f"cleanup did not finish within {_GRACE:g}s after the signal: forcing it")
         for vm in list(self.vms):
             vm.stop(timeout=2.0)
+        if self.tty_state is not None:
+            with contextlib.suppress(ImportError, OSError):
+                import termios
+
+                os.write(sys.stdout.fileno(), _TERMINAL_RESET.encode())
+                termios.tcsetattr(sys.stdin.fileno(), termios.TCSANOW, self.tty_state)
+        _log(f"cleanup did not finish within {_GRACE:g}s after the signal: forced it")
         self.remove_dir()
         os._exit(code)
 
@@ -115,9 +143,12 @@ def _signals_unwind(cleanup: _Cleanup) -> Iterator[None]:
         if fired:
             return
         fired = True
+        cleanup.signal_vms()  # the VMs go now, whatever the unwinding below does
         watchdog = threading.Timer(_GRACE, cleanup.force_exit, args=(128 + signum,))
         watchdog.daemon = True
         watchdog.start()
+        if _ask_textual_to_exit(128 + signum):
+            return  # the TUI leaves like on its quit key; run_tui returns 128+N
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise _Signalled(signum)
@@ -130,6 +161,30 @@ def _signals_unwind(cleanup: _Cleanup) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _ask_textual_to_exit(code: int) -> bool:
+    """If a Textual app runs this thread's event loop, ask it to exit with ``code`` and say so.
+
+    Throwing an exception into Textual's loop instead leaves its shutdown waiting on message
+    pumps that were cancelled half-way (seen with Textual 8), so the polite way comes first.
+    The app is found as the ``self`` of a running task (its message loop), not through
+    Textual's private state.
+    """
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+        from textual.app import App
+    except (RuntimeError, ImportError):
+        return False
+    for task in asyncio.all_tasks(loop):
+        frame = getattr(task.get_coro(), "cr_frame", None)
+        app = frame.f_locals.get("self") if frame is not None else None
+        if isinstance(app, App):
+            loop.call_soon(functools.partial(app.exit, return_code=code))
+            return True
+    return False
+
+
 def _log(message: str) -> None:
     print(f"demo: {message}", file=sys.stderr, flush=True)
 
@@ -139,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
 
     cleanup = _Cleanup(Path(tempfile.mkdtemp(prefix="qni-demo-")), args.keep_dir)
     workdir = cleanup.workdir
+    cleanup.save_terminal()
     try:
         with _signals_unwind(cleanup):
             if args.replay:

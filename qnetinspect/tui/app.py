@@ -111,14 +111,23 @@ class QNetInspectApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#changes", ChangeLog).border_title = "changes"
-        self.query_one("#findings", FindingsTable).border_title = "findings"
-        self.query_one("#detail", DetailPane).border_title = "detail"
-        self.query_one("#tree", VmTree).border_title = "VMs"
-        self.query_one("#finding-detail", FindingDetail).border_title = "explanation"
+        # kept, not queried: app.query_one looks in the *active* screen, which is the help or a
+        # hot-plug screen while updates keep arriving
+        main = self.screen
+        self._changes_log = main.query_one("#changes", ChangeLog)
+        self._table = main.query_one("#findings", FindingsTable)
+        self._detail = main.query_one("#detail", DetailPane)
+        self._tree = main.query_one("#tree", VmTree)
+        self._explain = main.query_one("#finding-detail", FindingDetail)
+        self._filter_box = main.query_one("#filter", Input)
+        self._changes_log.border_title = "changes"
+        self._table.border_title = "findings"
+        self._detail.border_title = "detail"
+        self._tree.border_title = "VMs"
+        self._explain.border_title = "explanation"
         self._show_tree()
         self._update_subtitle()
-        self.query_one("#tree", VmTree).focus()
+        self._tree.focus()
         self._consume_source()
 
     @work(exclusive=True, group="source")
@@ -152,7 +161,7 @@ class QNetInspectApp(App[int]):
         self._redraw_scheduled = False
         if self.selected is None and self.model.vms:
             self.selected = NodeRef(next(iter(self.model.vms)), "vm")
-        tree = self.query_one("#tree", VmTree)
+        tree = self._tree
         dirty, self._dirty = self._dirty, {}
         if self._fleet_dirty:
             dirty.update({t: dirty.get(t, False) for t in self.model.vms})
@@ -174,7 +183,7 @@ class QNetInspectApp(App[int]):
                 self._findings_timer = self.set_timer(wait, self._show_findings)
         if self.selected is not None and self.selected.target in dirty:
             self._show_detail()
-        log = self.query_one("#changes", ChangeLog)
+        log = self._changes_log
         stamp = self.clock() if self.clock else ""
         lines = []
         for change in self._pending:
@@ -185,7 +194,7 @@ class QNetInspectApp(App[int]):
         self._update_subtitle()
 
     def _show_tree(self) -> None:
-        tree = self.query_one("#tree", VmTree)
+        tree = self._tree
         vms = self.model.visible_vms()
         tree.show(vms, {vm.target: self.model.fleet_for(vm.target) for vm in vms})
 
@@ -196,7 +205,7 @@ class QNetInspectApp(App[int]):
             self._findings_timer.stop()
             self._findings_timer = None
         labels = {t: vm.label for t, vm in self.model.vms.items()}
-        table = self.query_one("#findings", FindingsTable)
+        table = self._table
         found = self.model.visible_findings()
         # worst first, so what is cut is the least severe; the tree still counts every finding
         table.show(found[:FINDING_ROWS], labels)
@@ -206,7 +215,7 @@ class QNetInspectApp(App[int]):
         self._show_finding(table.current())
 
     def _show_detail(self) -> None:
-        pane = self.query_one("#detail", DetailPane)
+        pane = self._detail
         ref = self.selected
         vm = self.model.vms.get(ref.target) if ref is not None else None
         if ref is None or vm is None:
@@ -224,7 +233,7 @@ class QNetInspectApp(App[int]):
         pane.show_text(render.detail_text(vm, hub, client))
 
     def _show_finding(self, finding: Finding | None) -> None:
-        pane = self.query_one("#finding-detail", FindingDetail)
+        pane = self._explain
         if finding is None:
             pane.show_text(Text("no finding selected", style="dim"))
             return
@@ -249,24 +258,24 @@ class QNetInspectApp(App[int]):
 
     @on(DataTable.RowHighlighted, "#findings")
     def _finding_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show_finding(self.query_one("#findings", FindingsTable).current())
+        self._show_finding(self._table.current())
 
     @on(DataTable.RowSelected, "#findings")
     def _finding_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a finding jumps to its VM (and hub) in the tree."""
-        finding = self.query_one("#findings", FindingsTable).current()
+        finding = self._table.current()
         if finding is None or finding.target not in self.model.vms:
             return
         ref = NodeRef(finding.target, "hub", hub=finding.hub) if finding.hub is not None else (
             NodeRef(finding.target, "vm")
         )
-        tree = self.query_one("#tree", VmTree)
+        tree = self._tree
         tree.select_ref(ref)
         tree.focus()
 
     # ------------------------------------------------------------------ filter
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self._filter_box
         box.add_class("shown")
         box.focus()
 
@@ -283,19 +292,19 @@ class QNetInspectApp(App[int]):
         if self._filter_timer is not None:
             self._filter_timer.stop()
         self.set_filter(event.value)
-        self.query_one("#tree", VmTree).focus()
+        self._tree.focus()
         if not event.value:
-            self.query_one("#filter", Input).remove_class("shown")
+            self._filter_box.remove_class("shown")
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self._filter_box
         if box.has_class("shown") or self.model.filter_text:
             box.value = ""
             box.remove_class("shown")
             if self._filter_timer is not None:
                 self._filter_timer.stop()
             self.set_filter("")
-            self.query_one("#tree", VmTree).focus()
+            self._tree.focus()
 
     def set_filter(self, text: str) -> None:
         """Show only the VMs and findings that mention ``text`` (case-insensitive)."""
@@ -326,10 +335,10 @@ class QNetInspectApp(App[int]):
         now = self.source.interval
         if step < 0:
             smaller = [i for i in INTERVALS if i < now]
-            new = smaller[-1] if smaller else INTERVALS[0]
+            new = smaller[-1] if smaller else now  # already faster than the ladder
         else:
             larger = [i for i in INTERVALS if i > now]
-            new = larger[0] if larger else INTERVALS[-1]
+            new = larger[0] if larger else now
         self.source.set_interval(new)
         self._update_subtitle()
 
@@ -406,7 +415,7 @@ class QNetInspectApp(App[int]):
         )
 
     def _filter_to(self, text: str) -> None:
-        box = self.query_one("#filter", Input)
+        box = self._filter_box
         box.add_class("shown")
         box.value = text
 

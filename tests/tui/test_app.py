@@ -123,19 +123,29 @@ async def test_refresh_pause_and_interval_keys_drive_the_source(fleet: list[Snap
         assert {"Refresh now", "Pause / resume", "Filter", "Help"} <= titles
 
 
-async def test_help_screen_has_glossary_and_closes(fleet: list[Snapshot]) -> None:
-    """`?` opens the help with the glossary; escape closes it; `q` then quits."""
-    app = QNetInspectApp(StaticSource(fleet))
+async def test_help_screen_has_glossary_and_updates_go_on_behind_it(
+    fleet: list[Snapshot],
+) -> None:
+    """`?` shows the glossary; updates arriving meanwhile reach the tree; escape, then `q` quits."""
+    import dataclasses
+
+    from qnetinspect.tui.screens.help import HELP
+
+    source = StaticSource(fleet)
+    app = QNetInspectApp(source)
     async with app.run_test(size=SIZE) as pilot:
         await _started(pilot, app)
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        from qnetinspect.tui.screens.help import HELP
-
         assert app.screen.query_one("#help-text").size.height > 20
         for word in ("hub", "port", "netdev", "NIC", "NAT backend", "external backend"):
             assert f"**{word}**" in HELP
+        web = fleet[0]
+        assert web.topology is not None
+        no_hub = dataclasses.replace(web.topology, hubs=())
+        source.replace(dataclasses.replace(web, topology=no_hub))
+        await wait_until(pilot, lambda: "NAT+EXT" not in _labels(app)[0])
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("q")
