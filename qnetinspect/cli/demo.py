@@ -133,9 +133,10 @@ class _Cleanup:
 
 @contextmanager
 def _signals_unwind(cleanup: _Cleanup) -> Iterator[None]:
-    """Turn the first SIGTERM/SIGHUP/SIGINT into an exception that unwinds through every
-    ``finally`` (stopping the VMs), with a watchdog that forces the cleanup and exits if that
-    unwinding hangs. Later signals are ignored, so they cannot cut the cleanup short."""
+    """On the first SIGTERM/SIGHUP/SIGINT: SIGTERM the VMs at once, arm a watchdog that forces
+    the cleanup and exits if the rest hangs, then ask a running TUI to quit, or else raise an
+    exception that unwinds through every ``finally`` (reaping the VMs, removing the directory).
+    Later signals are ignored, so they cannot cut the cleanup short."""
     fired = False
 
     def handler(signum: int, frame: FrameType | None) -> None:
