@@ -48,7 +48,12 @@ class DetailPane(VerticalScroll):
         room = self.scrollable_content_region.height
         fits = room > 0 and lines <= room and self._lines <= room
         self._lines = lines
-        self.query_one(DetailText).update(text, layout=not fits)
+        holders = self.query(DetailText)
+        if not holders:
+            # a cursor event can arrive before this pane's child is mounted: draw after it is
+            self.call_after_refresh(self.show_text, text)
+            return
+        holders.first().update(text, layout=not fits)
         if not fits:
             self.scroll_home(animate=False)
 
