@@ -21,8 +21,9 @@ Limits (what the data does not allow): a listening socket prints nothing, and an
 prints only its peer's ephemeral address (``socket: connection from A:EPHEMERAL``, stream
 ``tcp:A:EPHEMERAL``), so the listening side of a TCP link, and the local side of a socket
 ``udp=``, are unknown unless a hint gives them: ``Snapshot.listen_hints`` (read by the inventory
-from a local QEMU's command line) or ``hints[(target, netdev)] = "A:P"`` from the caller. A plain tap shows its interface, not the host bridge it is in,
-so taps are joined only through ``br=`` (the bridge helper). Two ``user`` backends never share a
+from a local QEMU's command line) or ``hints[(target, netdev)] = "A:P"`` from the caller.
+A plain tap shows its interface, not the host bridge it is in, so taps are joined only
+through ``br=`` (the bridge helper). Two ``user`` backends never share a
 segment (each slirp is its own network).
 """
 
