@@ -172,9 +172,18 @@ def default_evaluator(config: Any = None) -> Evaluator:
     from qnetinspect.rules import evaluate
 
     def run(snapshots: Sequence[Snapshot]) -> list[Finding]:
-        return list(evaluate(snapshots, config))
+        findings = list(evaluate(snapshots, config))
+        if any(s.argv for s in snapshots) and any(f.rule in _MIGRATABLE for f in findings):
+            # a local VM's command line is known: offer its migrated form as the fix
+            from qnetinspect.migrate import with_migrated_fixes
+
+            findings = with_migrated_fixes(findings, snapshots)
+        return findings
 
     return run
+
+
+_MIGRATABLE = frozenset({"legacy-net", "nat-external-hub"})
 
 
 def cross_vm_evaluator(config: Any = None) -> Evaluator:

@@ -109,15 +109,7 @@ def inspect_all(
         stdin_text=stdin_text,
     )
     duration = time.monotonic() - started
-    findings = evaluate(snapshots, config)
-    if any(f.rule in ("legacy-net", "nat-external-hub") for f in findings) and any(
-        s.argv for s in snapshots
-    ):
-        # only local VMs with a readable command line can be offered their migrated form
-        from qnetinspect.migrate import with_migrated_fixes
-
-        findings = with_migrated_fixes(findings, snapshots)
-    return snapshots, findings, duration, config
+    return snapshots, evaluate(snapshots, config), duration, config
 
 
 def _read_stdin() -> str:

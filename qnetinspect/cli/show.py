@@ -54,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
         args.targets, config_path=args.config, timeout=args.timeout,
         concurrency=args.concurrency,
     )
+    if any(s.argv for s in snapshots):
+        # a person reads `show`: for local VMs whose command line is readable, the fix of a
+        # legacy hub is the migrated command line (`check` stays lean for cron)
+        from qnetinspect.migrate import with_migrated_fixes
+
+        findings = with_migrated_fixes(findings, snapshots)
     if args.format == "json":
         import json
 

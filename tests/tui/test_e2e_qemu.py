@@ -38,6 +38,9 @@ async def test_killed_vm_shows_unreachable_then_reconnects(start_vm: StartVm) ->
             and "leaky" in label(0) and "clean" in label(1),
         )
         assert label(0).strip().startswith("NAT+EXT") and "NAT+EXT" not in label(1)
+        leak = app.model.vms[str(leaky.qmp_path)].findings
+        fixes = [f.fix for f in leak if f.rule == "nat-external-hub"]
+        assert fixes and "qnetinspect migrate --split" in fixes[0]  # from the VM's command line
 
         clean.stop()
         await wait_until(pilot, lambda: "unreachable" in label(1) or "reconnecting" in label(1))
