@@ -8,6 +8,7 @@ only the VMs that changed are touched, so 200 VMs refreshing stay responsive.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import time
@@ -75,11 +76,13 @@ class QNetInspectApp(App[int]):
         allow_changes: bool = False,
         title: str | None = None,
         clock: Callable[[], str] | None = None,
+        exit_on_signals: bool = False,
     ) -> None:
         super().__init__()
         self.source = source
         self.allow_changes = allow_changes
         self.clock = clock
+        self.exit_on_signals = exit_on_signals
         if title:
             self.title = title
         self.model = FleetModel.for_targets(list(source.targets))
@@ -111,6 +114,8 @@ class QNetInspectApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.exit_on_signals:
+            _install_exit_handlers(self)
         # kept, not queried: app.query_one looks in the *active* screen, which is the help or a
         # hot-plug screen while updates keep arriving
         main = self.screen
@@ -463,10 +468,24 @@ def run_tui(
         static=static,
     )
     app = QNetInspectApp(
-        source, allow_changes=allow_changes, title=title, clock=lambda: time.strftime("%H:%M:%S")
+        source,
+        allow_changes=allow_changes,
+        title=title,
+        clock=lambda: time.strftime("%H:%M:%S"),
+        exit_on_signals=True,
     )
     app.run()
     return app.return_code or 0
+
+
+def _install_exit_handlers(app: App[Any]) -> None:
+    """SIGTERM/SIGHUP end the app like ``q`` (terminal restored, sessions closed), 128+signal."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, functools.partial(app.exit, return_code=128 + sig))
 
 
 async def _read_files(gather: Any, files: Sequence[Any]) -> list[Any]:
