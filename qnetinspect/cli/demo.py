@@ -266,12 +266,13 @@ def _print_report(targets: Sequence[str], whats: Sequence[str]) -> None:
     import anyio
 
     from qnetinspect.inventory import gather
+    from qnetinspect.migrate import with_migrated_fixes
     from qnetinspect.report.text import render_text
     from qnetinspect.rules import evaluate
     from qnetinspect.targets import expand_targets
 
     snapshots = anyio.run(gather, expand_targets(list(targets), allow_stdin=False))
-    findings = evaluate(snapshots)
+    findings = with_migrated_fixes(evaluate(snapshots), snapshots)
     width = max(len(s.label) for s in snapshots)
     legend = [f"{TITLE}: {len(snapshots)} VMs"]
     legend += [f"  {s.label:<{width}}  {what}" for s, what in zip(snapshots, whats, strict=True)]
