@@ -1,7 +1,7 @@
 """Helpers shared by the argv / lint / migrate tests (no tests here).
 
-Captures come from ``fixtures/captures`` and, when present, ``/work/shared/captures`` (the same
-scenarios; a file in both is used once). Segments are compared the way the acceptance criteria
+Captures come from ``fixtures/captures`` (the shared captures are copied there, with the
+project's own). Segments are compared the way the acceptance criteria
 say: NICs by name and MAC, backends by type only (auto names are random in QEMU 6.0+).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from qnetinspect.models import Topology
 
 ROOT = Path(__file__).resolve().parent.parent
-CAPTURE_DIRS = (ROOT / "fixtures" / "captures", Path("/work/shared/captures"))
+CAPTURE_DIRS = (ROOT / "fixtures" / "captures",)
 
 SegmentKey = list[list[tuple[str, str, str]]]
 

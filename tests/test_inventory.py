@@ -22,7 +22,6 @@ from qnetinspect.targets import Target, expand_targets
 from qnetinspect.vmrunner import QemuProcess
 
 StartVm = Callable[..., QemuProcess]
-CAPTURES = Path("/work/shared/captures/qemu-7.2.22")
 REPO_CAPTURES = Path(__file__).resolve().parent.parent / "fixtures" / "captures" / "qemu-7.2.22"
 
 
@@ -40,10 +39,9 @@ def leak_args() -> list[str]:
 
 
 def _capture(name: str) -> Path:
-    for d in (REPO_CAPTURES, CAPTURES):
-        if (d / name).exists():
-            return d / name
-    pytest.skip(f"capture {name} not available")
+    path = REPO_CAPTURES / name
+    assert path.exists(), f"fixture {path} is missing"
+    return path
 
 
 class CountingSession(QmpSession):

@@ -1,6 +1,6 @@
 """Parser of HMP ``info network`` for every format QEMU printed.
 
-Formats (see /work/shared/reference/qemu-network.md §1.4 and fixtures/captures):
+Formats (see the QEMU network reference §1.4 and fixtures/captures/README.md):
 
 - ``hub`` (1.2+, port names printed)::
 
