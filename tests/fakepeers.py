@@ -38,7 +38,6 @@ class FakePeer:
         self.script = script
         self.connections = 0
         self.active = 0  # silent: clients connected now
-        self.max_active = 0  # silent: most clients connected at once
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(str(path))
         self._server.listen(16)
@@ -73,10 +72,9 @@ class FakePeer:
                 self._serve_qmp(conn)
 
     def _hold_silently(self, conn: socket.socket) -> None:
-        """Read and drop until the client goes away; counts clients connected at once."""
+        """Read and drop until the client goes away; counts clients connected now."""
         with self._lock:
             self.active += 1
-            self.max_active = max(self.max_active, self.active)
         try:
             conn.settimeout(0.05)
             while not self._stop.is_set():

@@ -19,23 +19,11 @@ from qnetinspect.inventory import gather, inspect_target, read_snapshot
 from qnetinspect.qmp.address import QmpAddress
 from qnetinspect.qmp.session import QmpSession
 from qnetinspect.targets import Target, expand_targets
-from qnetinspect.vmrunner import QemuProcess
+from qnetinspect.vmrunner import QemuProcess, free_loopback_port
+from tests.conftest import leak_args
 
 StartVm = Callable[..., QemuProcess]
 REPO_CAPTURES = Path(__file__).resolve().parent.parent / "fixtures" / "captures" / "qemu-7.2.22"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def leak_args() -> list[str]:
-    """The seed leak: two NICs, user NAT and a listening socket on legacy hub 0."""
-    return ["-net", "nic", "-net", "user", "-net", "nic",
-            "-net", f"socket,listen=127.0.0.1:{free_port()}"]
 
 
 def _capture(name: str) -> Path:
@@ -68,7 +56,7 @@ class CountingSession(QmpSession):
 async def test_read_snapshot_of_real_leaking_vm(start_vm: StartVm) -> None:
     """A real QEMU: name, version, status, pid, hub 0 topology, QOM NICs, rx-filter, hostfwd,
     all in two round trips."""
-    fwd = free_port()
+    fwd = free_loopback_port()
     vm = start_vm([
         *leak_args(),
         "-netdev", f"user,id=u1,hostfwd=tcp:127.0.0.1:{fwd}-:22",
@@ -150,14 +138,38 @@ async def test_hung_after_greeting_is_timeout(tmp_path: Path) -> None:
     assert snap.error is not None and snap.error.kind == "timeout"
 
 
-async def test_concurrency_limit_is_respected(tmp_path: Path) -> None:
+async def test_concurrency_limit_is_respected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No more than `concurrency` sessions are open at once."""
+    open_now = 0
+    most_open = 0
+
+    class CountingSession(QmpSession):
+        # counted on our side: the peer sees a client leave only when it next reads
+        async def open(self) -> None:
+            nonlocal open_now, most_open
+            open_now += 1
+            most_open = max(most_open, open_now)
+            try:
+                await super().open()
+            except BaseException:
+                open_now -= 1
+                raise
+
+        async def close(self) -> None:
+            nonlocal open_now
+            if self._open:
+                open_now -= 1
+            await super().close()
+
+    monkeypatch.setattr("qnetinspect.inventory.QmpSession", CountingSession)
     with fake_peer(tmp_path / "s.sock", "silent") as peer:
         targets = [Target(spec=f"s{i}", kind="qmp", address=QmpAddress(path=str(peer.path)))
                    for i in range(5)]
         snaps = await gather(targets, timeout=0.2, concurrency=2)
     assert [s.error.kind if s.error else "ok" for s in snaps] == ["no-greeting"] * 5
-    assert peer.connections == 5 and peer.max_active == 2
+    assert peer.connections == 5 and most_open == 2 and open_now == 0
 
 
 async def test_gather_cancellation_propagates_and_closes_sockets(tmp_path: Path) -> None:
