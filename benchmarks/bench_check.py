@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -100,19 +99,14 @@ async def raw_all(paths: list[str], timeout: float) -> list[Any]:
 
 
 # ----------------------------------------------------------------------------- harness
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _net_args(i: int) -> list[str]:
     """A mix of topologies: the seed leak, -netdev pairs, hubport hubs."""
+    from qnetinspect.vmrunner import free_loopback_port
+
     kind = i % 3
     if kind == 0:
         return ["-net", "nic", "-net", "user", "-net", "nic",
-                "-net", f"socket,listen=127.0.0.1:{_free_port()}"]
+                "-net", f"socket,listen=127.0.0.1:{free_loopback_port()}"]
     if kind == 1:
         return ["-netdev", f"user,id=u{i}", "-device",
                 f"virtio-net-pci,netdev=u{i},id=n{i},mac=52:54:00:be:{i // 256:02x}:{i % 256:02x}"]

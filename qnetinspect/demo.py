@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import sys
 import tempfile
 import time
@@ -29,7 +28,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from qnetinspect.vmrunner import QemuProcess, QemuStartError, qemu_fleet, start_qemu
+from qnetinspect.vmrunner import (
+    QemuProcess,
+    QemuStartError,
+    free_loopback_ports,
+    qemu_fleet,
+    start_qemu,
+)
 
 DATA_DIR = "demo"
 
@@ -105,19 +110,8 @@ PORT_NAMES = ("leak", "lan", "segment")
 
 
 def free_ports(names: Sequence[str] = PORT_NAMES) -> dict[str, int]:
-    """Distinct free TCP ports on 127.0.0.1 (free now; QEMU binds them a moment later)."""
-    ports: dict[str, int] = {}
-    holders: list[socket.socket] = []
-    try:
-        for name in names:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            holders.append(s)
-            s.bind(("127.0.0.1", 0))
-            ports[name] = s.getsockname()[1]
-    finally:
-        for s in holders:
-            s.close()
-    return ports
+    """Distinct free TCP ports on 127.0.0.1, by name."""
+    return dict(zip(names, free_loopback_ports(len(names)), strict=True))
 
 
 def _listening(port: int) -> bool:

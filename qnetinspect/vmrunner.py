@@ -35,6 +35,28 @@ class QemuStartError(QNetInspectError):
         self.returncode = returncode
 
 
+def free_loopback_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]:
+    """``count`` distinct ports free on 127.0.0.1 now (QEMU binds them a moment later).
+
+    Every socket is held until all are chosen, so the kernel cannot hand one out twice.
+    """
+    holders: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, kind)
+            holders.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in holders]
+    finally:
+        for s in holders:
+            s.close()
+
+
+def free_loopback_port(kind: int = socket.SOCK_STREAM) -> int:
+    """One port free on 127.0.0.1 now."""
+    return free_loopback_ports(1, kind)[0]
+
+
 def find_qemu(binary: str = QEMU_BINARY) -> str | None:
     return shutil.which(binary)
 

@@ -24,7 +24,6 @@ import asyncio
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,13 @@ from typing import Any
 
 from qnetinspect.errors import CommandFailed, QNetInspectError
 from qnetinspect.qmp.session import QmpSession
-from qnetinspect.vmrunner import QemuProcess, QemuStartError, find_qemu, start_qemu
+from qnetinspect.vmrunner import (
+    QemuProcess,
+    QemuStartError,
+    find_qemu,
+    free_loopback_port,
+    start_qemu,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "fixtures" / "captures"
@@ -52,7 +57,7 @@ class Ctx:
 
     def port(self, i: int) -> int:
         while len(self.ports) <= i:
-            self.ports.append(_free_port())
+            self.ports.append(free_loopback_port())
         return self.ports[i]
 
 
@@ -67,14 +72,6 @@ class Scenario:
     companions: list[Argv] = field(default_factory=list)  # started after the main VM
     steps: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     wait_for: str | None = None  # text to wait for in the main VM's info network (companions)
-
-
-def _free_port() -> int:
-    # a free UDP+TCP port on loopback, chosen by the kernel
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def _dev(driver: str, netdev: str, nic_id: str, *extra: str) -> list[str]:

@@ -55,3 +55,23 @@ def start_vm(qemu_dir: Path) -> Iterator[StartQemu]:
     yield start
     for vm in started:
         vm.stop()
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``qnetinspect ARGS`` in this process: (exit code, stdout, stderr)."""
+    from qnetinspect.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse exits on usage errors
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def leak_args() -> list[str]:
+    """The seed's leak: two NICs, user NAT and a listening loopback socket on legacy hub 0."""
+    from qnetinspect.vmrunner import free_loopback_port
+
+    return ["-net", "nic", "-net", "user", "-net", "nic",
+            "-net", f"socket,listen=127.0.0.1:{free_loopback_port()}"]

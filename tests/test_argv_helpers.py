@@ -10,12 +10,12 @@ from __future__ import annotations
 import functools
 import json
 import re
-import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from qnetinspect.models import Topology
+from qnetinspect.vmrunner import free_loopback_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURE_DIRS = (ROOT / "fixtures" / "captures",)
@@ -67,12 +67,6 @@ def segments(t: Topology) -> SegmentKey:
     )
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # Options of the capture's own harness; start_vm adds its own -M pc -S -nodefaults -display none.
 _HARNESS_WITH_ARG = frozenset({"-M", "-machine", "-qmp", "-display", "-accel"})
 _HARNESS_FLAGS = frozenset({"-S", "-nodefaults"})
@@ -106,7 +100,7 @@ def localize(args: Sequence[str], workdir: Path) -> list[str]:
     ports: dict[str, int] = {}
 
     def new_port(m: re.Match[str]) -> str:
-        port = ports.setdefault(m["port"], free_port())
+        port = ports.setdefault(m["port"], free_loopback_port())
         return f"{m['key']}{m['host'] or ''}{port}"
 
     out = []

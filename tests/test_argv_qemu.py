@@ -11,12 +11,12 @@ import re
 import shlex
 
 import pytest
-from test_argv_helpers import free_port, live_info_network
+from test_argv_helpers import live_info_network
 
 from qnetinspect.errors import TargetError
 from qnetinspect.parse.argv import parse_version, predict
 from qnetinspect.report.info_network import render_info_network
-from qnetinspect.vmrunner import QemuStartError
+from qnetinspect.vmrunner import QemuStartError, free_loopback_port
 
 pytestmark = pytest.mark.qemu
 
@@ -71,7 +71,7 @@ REFUSED = [
 
 
 def _fill(case: str) -> list[str]:
-    text = re.sub(r"\{P\}", lambda _m: str(free_port()), case)
+    text = re.sub(r"\{P\}", lambda _m: str(free_loopback_port()), case)
     return shlex.split(text.replace("{T}", "qnitap7"))
 
 

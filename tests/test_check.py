@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,8 +12,8 @@ from pathlib import Path
 import pytest
 from fakepeers import dead_socket, fake_peer
 
-from qnetinspect.cli import main
 from qnetinspect.vmrunner import QemuProcess
+from tests.conftest import leak_args, run_cli
 
 StartVm = Callable[..., QemuProcess]
 CAPTURES = Path(__file__).resolve().parent.parent / "fixtures" / "captures" / "qemu-7.2.22"
@@ -26,28 +25,6 @@ def qni(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
     env = {**os.environ, "NO_COLOR": "1"}
     return subprocess.run([sys.executable, "-m", "qnetinspect", *args], capture_output=True,
                           text=True, input=stdin, timeout=60, env=env, check=False)
-
-
-def qni_here(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the CLI in this process (fast; for cases that need no real subprocess)."""
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def leak_args() -> list[str]:
-    return ["-net", "nic", "-net", "user", "-net", "nic",
-            "-net", f"socket,listen=127.0.0.1:{free_port()}"]
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +84,7 @@ def test_unreachable_state_is_selectable(
 ) -> None:
     """An unreachable target counts as --unreachable (default warning), always named."""
     opts = ["--unreachable", mode] if mode else []
-    returncode, stdout, _ = qni_here(capsys, "check", *opts, str(tmp_path / "gone.qmp"))
+    returncode, stdout, _ = run_cli(capsys, "check", *opts, str(tmp_path / "gone.qmp"))
     assert returncode == code
     assert stdout.startswith(f"QNETINSPECT {state} - 1 VM: 1 unreachable "
                                  f"({tmp_path / 'gone.qmp'}: not-found)")
@@ -133,7 +110,7 @@ def test_usage_errors_are_unknown_with_one_line(
     capsys: pytest.CaptureFixture[str], args: list[str]
 ) -> None:
     """Bad usage of check exits 3 (UNKNOWN) with one line on stderr, nothing on stdout."""
-    code, stdout, stderr = qni_here(capsys, "check", *args)
+    code, stdout, stderr = run_cli(capsys, "check", *args)
     assert code == 3, stderr
     assert stdout == ""
     assert len(stderr.strip().splitlines()) == 1, stderr
@@ -181,7 +158,7 @@ def test_output_into_missing_dir_is_unknown(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An --output path that cannot be written is UNKNOWN (3) with one line."""
-    code, _, stderr = qni_here(capsys, "check", "--output", str(tmp_path / "no" / "f.txt"),
+    code, _, stderr = run_cli(capsys, "check", "--output", str(tmp_path / "no" / "f.txt"),
                                f"file:{CLEAN}")
     assert code == 3 and "--output" in stderr and len(stderr.splitlines()) == 1
 
@@ -228,5 +205,5 @@ def test_targets_and_timeout_from_config(
     """With no TARGET, check inspects the config's targets (and --config names the file)."""
     config = tmp_path / "qni.toml"
     config.write_text(f'targets = ["file:{SEED}"]\ntimeout = 2.5\n')
-    code, out, _ = qni_here(capsys, "check", "--config", str(config))
+    code, out, _ = run_cli(capsys, "check", "--config", str(config))
     assert code == 2 and out.startswith("QNETINSPECT CRITICAL - 1 VM: 1 critical")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from qnetinspect.cli import main
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "fixtures" / "captures" / "qemu-7.2.22" / "legacy_seed_user_socket_listen.json"
@@ -24,9 +24,7 @@ def _seed_text() -> str:
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(["parse", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "parse", *argv)
 
 
 def _json(capsys: pytest.CaptureFixture[str], path: Path) -> dict[str, Any]:

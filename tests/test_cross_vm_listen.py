@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
 from qnetinspect.cli import main
+from qnetinspect.vmrunner import free_loopback_port
 from tests.conftest import StartQemu
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @pytest.mark.qemu
@@ -23,7 +16,7 @@ def test_socket_listener_and_connector_share_a_segment(
     start_vm: StartQemu, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Two VMs joined by socket listen/connect with one MAC give a critical duplicate-mac."""
-    port = _free_port()
+    port = free_loopback_port()
     mac = "52:54:00:aa:bb:01"
     listener = start_vm(
         [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from qnetinspect.hotplug import (
 from qnetinspect.hotplug.plan import PlanContext
 from qnetinspect.parse import parse_info_network
 from qnetinspect.qmp.session import QmpSession
-from qnetinspect.vmrunner import QemuProcess
+from qnetinspect.vmrunner import QemuProcess, free_loopback_port
 
 pytestmark = pytest.mark.qemu
 
@@ -39,13 +38,6 @@ def _state_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     # the tests of this run
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path.parent / "hotplug-cache"))
     yield tmp_path / "state" / "qnetinspect" / "audit.jsonl"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def _info(vm: QemuProcess) -> str:
@@ -105,7 +97,7 @@ def test_external_into_nat_hub_refused_then_forced(
         "--id",
         "sx",
         "-o",
-        f"listen=127.0.0.1:{_free_port()}",
+        f"listen=127.0.0.1:{free_loopback_port()}",
         "--hub",
         "0",
     ]

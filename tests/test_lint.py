@@ -6,25 +6,20 @@ import json
 import shlex
 
 import pytest
-from test_argv_helpers import free_port, live_info_network, segments
+from test_argv_helpers import live_info_network, segments
 
-from qnetinspect.cli import main
 from qnetinspect.parse import parse_info_network
 from qnetinspect.report.json import topology_from_dict
+from qnetinspect.vmrunner import free_loopback_port
+from tests.conftest import run_cli
 
 SEED_NET = ["-net", "nic,model=e1000", "-net", "nic,model=rtl8139", "-net", "user",
             "-net", "socket,listen=127.0.0.1:42000"]
 
 
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_clean_command_line_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     """A virtio NIC with its own NAT backend and own MAC: no warning, exit 0."""
-    code, out, err = _run(capsys, "lint", "--qemu-version", "7.2", "--", "qemu-system-x86_64",
+    code, out, err = run_cli(capsys, "lint", "--qemu-version", "7.2", "--", "qemu-system-x86_64",
                           "-nodefaults", "-netdev", "user,id=u",
                           "-device", "virtio-net-pci,netdev=u,mac=52:54:00:aa:bb:cc")
     assert code == 0, out
@@ -33,7 +28,7 @@ def test_clean_command_line_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_seed_json_has_findings_with_migrated_fix(capsys: pytest.CaptureFixture[str]) -> None:
     """The seed leak: JSON schema 1, nat-external-hub whose fix is the --split rewrite, exit 1."""
-    code, out, _ = _run(capsys, "lint", "--format", "json", "--qemu-version", "7.2", "--",
+    code, out, _ = run_cli(capsys, "lint", "--format", "json", "--qemu-version", "7.2", "--",
                         "-nodefaults", *SEED_NET)
     doc = json.loads(out)
     assert code == 1
@@ -46,21 +41,23 @@ def test_seed_json_has_findings_with_migrated_fix(capsys: pytest.CaptureFixture[
 
 def test_text_output_draws_the_hub(capsys: pytest.CaptureFixture[str]) -> None:
     """Text output is the diagram plus findings; stdout only."""
-    code, out, err = _run(capsys, "lint", "--qemu-version", "7.2", "--", "-nodefaults", *SEED_NET)
+    code, out, err = run_cli(
+        capsys, "lint", "--qemu-version", "7.2", "--", "-nodefaults", *SEED_NET
+    )
     assert code == 1
     assert "hub0port3" in out and "CRITICAL nat-external-hub" in out and err == ""
 
 
 def test_refused_command_line_exits_1_with_the_error(capsys: pytest.CaptureFixture[str]) -> None:
     """An argv QEMU would refuse: the error names the option, exit 1."""
-    code, out, _ = _run(capsys, "lint", "--format", "json", "--", "-netdev", "user,id=0bad")
+    code, out, _ = run_cli(capsys, "lint", "--format", "json", "--", "-netdev", "user,id=0bad")
     assert code == 1
     assert json.loads(out)["errors"][0]["option"] == "-netdev user,id=0bad"
 
 
 def test_hostfwd_on_all_addresses_is_found(capsys: pytest.CaptureFixture[str]) -> None:
     """hostfwd=tcp::P-:22 is read from the command line: a warning, exit 1."""
-    code, out, _ = _run(capsys, "lint", "--format", "json", "--", "-nodefaults", "-netdev",
+    code, out, _ = run_cli(capsys, "lint", "--format", "json", "--", "-nodefaults", "-netdev",
                         "user,id=u,hostfwd=tcp::2222-:22", "-device",
                         "virtio-net-pci,netdev=u,mac=52:54:00:aa:bb:cc")
     assert code == 1
@@ -81,7 +78,7 @@ def test_usage_errors_exit_2_with_one_line(
     capsys: pytest.CaptureFixture[str], args: list[str], words: str
 ) -> None:
     """Bad usage: one line on stderr naming the problem, nothing on stdout, exit 2."""
-    code, out, err = _run(capsys, *args)
+    code, out, err = run_cli(capsys, *args)
     assert code == 2 and out == ""
     assert words in err and len(err.strip().splitlines()) == 1
 
@@ -90,7 +87,7 @@ def test_migrate_prints_a_shell_line_and_explains_on_stderr(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """stdout is the new command line (shell-quoted), stderr says what changed."""
-    code, out, err = _run(capsys, "migrate", "--qemu-version", "7.2", "--", "qemu-system-x86_64",
+    code, out, err = run_cli(capsys, "migrate", "--qemu-version", "7.2", "--", "qemu-system-x86_64",
                           "-nodefaults", "-net", "nic", "-net", "user,hostname=a b")
     assert code == 0
     assert shlex.split(out) == ["qemu-system-x86_64", "-nodefaults", "-netdev",
@@ -101,7 +98,7 @@ def test_migrate_prints_a_shell_line_and_explains_on_stderr(
 
 def test_migrate_split_explains_each_pairing(capsys: pytest.CaptureFixture[str]) -> None:
     """--split says which NIC got which backend."""
-    code, out, err = _run(capsys, "migrate", "--split", "--qemu-version", "7.2", "--",
+    code, out, err = run_cli(capsys, "migrate", "--split", "--qemu-version", "7.2", "--",
                           "-nodefaults", *SEED_NET)
     assert code == 0 and "hubport" not in out
     assert err.count("now has its own backend") == 2
@@ -109,7 +106,7 @@ def test_migrate_split_explains_each_pairing(capsys: pytest.CaptureFixture[str])
 
 def test_migrate_refused_input_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     """A command line QEMU would refuse is not rewritten: stderr says why, exit 1."""
-    code, out, err = _run(capsys, "migrate", "--", "-net", "nic,vlan=1")
+    code, out, err = run_cli(capsys, "migrate", "--", "-net", "nic,vlan=1")
     assert code == 1 and out == ""
     assert "Invalid parameter 'vlan'" in err
 
@@ -119,12 +116,12 @@ async def test_lint_pid_predicts_the_running_vm(
     start_vm: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """lint --pid reads a running QEMU's command line; its topology is the live one."""
-    port = free_port()
+    port = free_loopback_port()
     vm = start_vm(["-name", "guest=lintme", "-nic", "user,model=virtio",  # type: ignore[operator]
                    "-net", "nic,model=rtl8139", "-net", "user",
                    "-net", f"socket,listen=127.0.0.1:{port}", "-device", "e1000"])
     live = parse_info_network(await live_info_network(vm.qmp_path))
-    code, out, _ = _run(capsys, "lint", "--format", "json", "--pid", str(vm.pid))
+    code, out, _ = run_cli(capsys, "lint", "--format", "json", "--pid", str(vm.pid))
     doc = json.loads(out)
     assert code == 1 and doc["errors"] == [] and doc["vm"]["name"] == "lintme"
     assert doc["qemu_version"].startswith("7.")

@@ -232,13 +232,13 @@ MIXED = [
 @pytest.mark.qemu
 async def test_mixed_command_lines_keep_their_live_segments(start_vm: object) -> None:
     """Original and migrated command lines, both run on QEMU, give the same segments."""
-    from test_argv_helpers import free_port
+    from qnetinspect.vmrunner import free_loopback_port
 
     failed = []
     for case in MIXED:
         import shlex
 
-        args = shlex.split(case.replace("{P}", str(free_port())))
+        args = shlex.split(case.replace("{P}", str(free_loopback_port())))
         before = await _live_topology(start_vm, args)
         r = migrate_argv(["-nodefaults", *args])
         assert r.errors == () and r.after is not None

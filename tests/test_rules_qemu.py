@@ -11,18 +11,11 @@ from qnetinspect.models import Finding, Severity, Snapshot, VmInfo
 from qnetinspect.parse import parse_info_network, parse_usernet
 from qnetinspect.qmp.session import QmpSession
 from qnetinspect.rules import evaluate
-from qnetinspect.vmrunner import QemuProcess
+from qnetinspect.vmrunner import QemuProcess, free_loopback_port
 
 pytestmark = pytest.mark.qemu
 
 StartVm = Callable[..., QemuProcess]
-
-
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def _snapshot(vm: QemuProcess, name: str | None = None) -> Snapshot:
@@ -46,7 +39,7 @@ def _of(findings: list[Finding], rule: str) -> list[Finding]:
 
 async def test_seed_legacy_mix_is_critical_on_hub_0(start_vm: StartVm) -> None:
     """-net nic -net user -net nic -net socket,listen gives nat-external-hub critical on hub 0."""
-    port = _free_port()
+    port = free_loopback_port()
     vm = start_vm(
         ["-net", "nic", "-net", "user", "-net", "nic", "-net", f"socket,listen=127.0.0.1:{port}"]
     )
@@ -64,7 +57,7 @@ async def test_seed_legacy_mix_is_critical_on_hub_0(start_vm: StartVm) -> None:
 
 async def test_hubport_mix_is_critical_on_hub_3(start_vm: StartVm) -> None:
     """The same mix made of -netdev hubport netdevs on hub 3 is reported on hub 3."""
-    port = _free_port()
+    port = free_loopback_port()
     vm = start_vm(
         [
             "-netdev", "hubport,id=hp_nic,hubid=3",
@@ -82,7 +75,7 @@ async def test_hubport_mix_is_critical_on_hub_3(start_vm: StartVm) -> None:
 
 async def test_nat_and_external_kept_apart_give_none(start_vm: StartVm) -> None:
     """NAT and external backends on separate pairs and separate hubs give no nat-external-hub."""
-    p1, p2 = _free_port(), _free_port()
+    p1, p2 = free_loopback_port(), free_loopback_port()
     vm = start_vm(
         [
             "-netdev", "user,id=nat0", "-device", "e1000,netdev=nat0",
@@ -121,7 +114,7 @@ async def test_two_nics_one_mac_are_reported(start_vm: StartVm) -> None:
 
 async def test_duplicate_mac_across_vms_joined_by_dgram_is_critical(start_vm: StartVm) -> None:
     """Two VMs linked by a dgram pair, both with the default MAC, are critical in both."""
-    pa, pb = _free_port(socket.SOCK_DGRAM), _free_port(socket.SOCK_DGRAM)
+    pa, pb = free_loopback_port(socket.SOCK_DGRAM), free_loopback_port(socket.SOCK_DGRAM)
 
     def dgram(local: int, remote: int) -> list[str]:
         return [
@@ -142,7 +135,7 @@ async def test_duplicate_mac_across_vms_joined_by_dgram_is_critical(start_vm: St
 
 async def test_hostfwd_on_every_address_is_reported(start_vm: StartVm) -> None:
     """hostfwd=tcp::PORT-:22 is read from info usernet and reported."""
-    port = _free_port()
+    port = free_loopback_port()
     vm = start_vm(
         ["-netdev", f"user,id=u,hostfwd=tcp::{port}-:22", "-device", "virtio-net-pci,netdev=u"]
     )
@@ -154,7 +147,7 @@ async def test_hostfwd_on_every_address_is_reported(start_vm: StartVm) -> None:
 
 async def test_clean_vm_has_no_critical_or_warning(start_vm: StartVm) -> None:
     """A virtio NIC on its own user backend, loopback-only hostfwd, own MAC: nothing above info."""
-    port = _free_port()
+    port = free_loopback_port()
     vm = start_vm(
         [
             "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:22",

@@ -6,7 +6,6 @@ import json
 import os
 import pty
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from qnetinspect.cli import main
 from qnetinspect.models import Hub, HubPort, NetClient, Snapshot, TargetFailure, Topology
 from qnetinspect.report.dot import render_dot, render_mermaid
-from qnetinspect.vmrunner import QemuProcess
+from qnetinspect.vmrunner import QemuProcess, free_loopback_port
+from tests.conftest import run_cli
 
 StartVm = Callable[..., QemuProcess]
 CAPTURES = Path(__file__).resolve().parent.parent / "fixtures" / "captures" / "qemu-7.2.22"
@@ -29,28 +28,12 @@ def _no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
 
 
-def run_here(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.mark.qemu
 def test_show_text_of_real_leak(start_vm: StartVm, capsys: pytest.CaptureFixture[str]) -> None:
     """show on a real leaking VM: its name, QEMU facts, the hub diagram and the finding."""
     vm = start_vm(["-net", "nic", "-net", "user", "-net", "nic",
-                   "-net", f"socket,listen=127.0.0.1:{free_port()}"], vm_name="showme")
-    code, out, err = run_here(capsys, "show", str(vm.qmp_path))
+                   "-net", f"socket,listen=127.0.0.1:{free_loopback_port()}"], vm_name="showme")
+    code, out, err = run_cli(capsys, "show", str(vm.qmp_path))
     assert code == 0, err
     first, facts, *_ = out.splitlines()
     assert first.startswith(f"== showme ({vm.qmp_path})")
@@ -64,7 +47,7 @@ def test_show_unreachable_exits_1_and_names_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An unreachable target is named with its error kind; show exits 1, others still shown."""
-    code, out, _ = run_here(capsys, "show", f"file:{SEED}", str(tmp_path / "gone.qmp"))
+    code, out, _ = run_cli(capsys, "show", f"file:{SEED}", str(tmp_path / "gone.qmp"))
     assert code == 1
     assert f"== {tmp_path / 'gone.qmp'} ==\nUNREACHABLE not-found: " in out
     assert "nat-external-hub" in out
@@ -72,7 +55,7 @@ def test_show_unreachable_exits_1_and_names_it(
 
 def test_show_json(capsys: pytest.CaptureFixture[str]) -> None:
     """show --format json: schema 1, the topology and the findings per target."""
-    code, out, _ = run_here(capsys, "show", "--format", "json", f"file:{SEED}")
+    code, out, _ = run_cli(capsys, "show", "--format", "json", f"file:{SEED}")
     doc = json.loads(out)
     assert code == 0 and doc["schema"] == 1 and "status" not in doc
     (t,) = doc["targets"]
@@ -85,7 +68,7 @@ def test_show_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_show_dot_and_mermaid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """show --format dot / mermaid draw hub 0 with its four peers and the unreachable VM."""
-    code, dot, _ = run_here(capsys, "show", "--format", "dot", f"file:{SEED}",
+    code, dot, _ = run_cli(capsys, "show", "--format", "dot", f"file:{SEED}",
                             str(tmp_path / "gone.qmp"))
     assert code == 1 and dot.startswith("digraph qnetinspect {")
     assert dot.count("vm0_n0 -> ") == 4 and "unreachable: not-found" in dot
@@ -93,7 +76,7 @@ def test_show_dot_and_mermaid(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         check = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True,
                                check=False)
         assert check.returncode == 0, check.stderr
-    _, mermaid, _ = run_here(capsys, "show", "--format", "mermaid", f"file:{SEED}")
+    _, mermaid, _ = run_cli(capsys, "show", "--format", "mermaid", f"file:{SEED}")
     assert mermaid.startswith("flowchart LR\n")
     assert mermaid.count("vm0_n0 -->|") == 4 and "class vm0_n3 nat" in mermaid
 
@@ -143,9 +126,9 @@ def test_colour_only_on_a_terminal_without_no_color(tmp_path: Path) -> None:
 
 def test_show_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     """A bad format or a glob matching nothing: exit 2 with one line."""
-    code, out, err = run_here(capsys, "show", "--format", "svg", "x")
+    code, out, err = run_cli(capsys, "show", "--format", "svg", "x")
     assert code == 2 and out == "" and len(err.splitlines()) == 1
-    code, out, err = run_here(capsys, "show", "/nonexistent-qni/*.qmp")
+    code, out, err = run_cli(capsys, "show", "/nonexistent-qni/*.qmp")
     assert code == 2 and out == "" and "glob matches no file" in err
 
 
@@ -155,11 +138,11 @@ def test_discover_command_lists_real_qemu(
 ) -> None:
     """discover lists a real QEMU (pid, name, socket, source) in text and JSON."""
     vm = start_vm([], vm_name="guest=disc-cli,debug-threads=on")
-    code, out, _ = run_here(capsys, "discover")
+    code, out, _ = run_cli(capsys, "discover")
     line = next(ln for ln in out.splitlines() if str(vm.qmp_path) in ln)
     assert code == 0 and line.split()[:3] == [str(vm.pid), "disc-cli", str(vm.qmp_path)]
     assert "-qmp unix:" in line
-    code, out, _ = run_here(capsys, "discover", "--format", "json")
+    code, out, _ = run_cli(capsys, "discover", "--format", "json")
     doc = json.loads(out)
     (mine,) = [v for v in doc["found"] if v["address"] == str(vm.qmp_path)]
     assert (mine["pid"], mine["name"]) == (vm.pid, "disc-cli")
