@@ -174,50 +174,18 @@ def bundled_captures() -> list[tuple[str, dict[str, Any]]]:
 
 # ----------------------------------------------------------------------------- recording
 async def _record_one(vm: QemuProcess, name: str, what: str) -> dict[str, Any]:
-    from qnetinspect.errors import CommandFailed
+    from qnetinspect.qmp.recording import record_state
     from qnetinspect.qmp.session import QmpSession
 
-    def answer(value: object) -> dict[str, Any]:
-        if isinstance(value, CommandFailed):
-            return {"ok": False, "error": {"class": value.error_class, "desc": value.qemu_message}}
-        return {"ok": True, "result": value}
-
     async with QmpSession(str(vm.qmp_path)) as qmp:
-        version = await qmp.execute("query-version")
-        network = await qmp.hmp("info network")
-        usernet = await qmp.hmp("info usernet")
-        rx = (await qmp.execute_many([("query-rx-filter", None)]))[0]
-        qom: dict[str, Any] = {}
-        for base in ("/machine/peripheral", "/machine/peripheral-anon"):
-            listing = (await qmp.execute_many([("qom-list", {"path": base})]))[0]
-            nics: dict[str, Any] = {}
-            for prop in listing if isinstance(listing, list) else []:
-                ptype = str(prop.get("type", ""))
-                if not ptype.startswith("child<"):
-                    continue
-                path = f"{base}/{prop['name']}"
-                netdev, mac = await qmp.execute_many(
-                    [("qom-get", {"path": path, "property": p}) for p in ("netdev", "mac")]
-                )
-                if isinstance(netdev, CommandFailed) and isinstance(mac, CommandFailed):
-                    continue
-                nics[prop["name"]] = {
-                    "type": ptype[len("child<") : -1],
-                    "netdev": answer(netdev),
-                    "mac": answer(mac),
-                }
-            qom[base] = {"list": answer(listing), "nics": nics}
+        state = await record_state(qmp)
     return {
         "scenario": name,
         "description": what,
-        "qemu_version": version,
         "argv": vm.argv,
         "outcome": "ok",
         "exit_code": 0,
-        "info_network": network,
-        "rx_filter": answer(rx),
-        "qom": qom,
-        "extra_hmp": {"info usernet": usernet} if usernet else {},
+        **state,
     }
 
 

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qnetinspect.errors import CommandFailed, QNetInspectError
+from qnetinspect.errors import QNetInspectError
+from qnetinspect.qmp.recording import answer, record_qom_nics
 from qnetinspect.qmp.session import QmpSession
 from qnetinspect.vmrunner import (
     QemuProcess,
@@ -45,7 +46,6 @@ from qnetinspect.vmrunner import (
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "fixtures" / "captures"
-QOM_CONTAINERS = ("/machine/peripheral", "/machine/peripheral-anon")
 
 
 @dataclass
@@ -255,42 +255,6 @@ SCENARIOS: list[Scenario] = [
 # fmt: on
 
 
-async def _qom(qmp: QmpSession) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for container in QOM_CONTAINERS:
-        entry: dict[str, Any] = {"nics": {}}
-        try:
-            listing = await qmp.execute("qom-list", {"path": container})
-            entry["list"] = {"ok": True, "result": listing}
-        except CommandFailed as exc:
-            entry["list"] = {"ok": False, "error": exc.qemu_message}
-            out[container] = entry
-            continue
-        for item in listing if isinstance(listing, list) else []:
-            kind = str(item.get("type", ""))
-            if not kind.startswith("child<"):
-                continue
-            path = f"{container}/{item['name']}"
-            netdev, mac = await qmp.execute_many(
-                [("qom-get", {"path": path, "property": p}) for p in ("netdev", "mac")]
-            )
-            if isinstance(netdev, CommandFailed):
-                continue  # not a NIC
-            entry["nics"][item["name"]] = {
-                "type": kind[len("child<") : -1],
-                "netdev": {"ok": True, "result": netdev},
-                "mac": _ok(mac),
-            }
-        out[container] = entry
-    return out
-
-
-def _ok(value: object) -> dict[str, Any]:
-    if isinstance(value, CommandFailed):
-        return {"ok": False, "error": value.qemu_message}
-    return {"ok": True, "result": value}
-
-
 async def _info(qmp: QmpSession) -> str:
     return await qmp.hmp("info network")
 
@@ -304,16 +268,14 @@ async def _record(sc: Scenario, vm: QemuProcess, companions: list[QemuProcess]) 
                 await asyncio.sleep(0.05)
         doc: dict[str, Any] = {"qemu_version": version}
         startup = await _info(qmp)
-        qom = await _qom(qmp)
+        qom = await record_qom_nics(qmp)
         if sc.steps:
             doc["startup_info_network"] = startup
             steps = []
             for cmd, args in sc.steps:
                 before = await _info(qmp)
-                try:
-                    result: dict[str, Any] = _ok(await qmp.execute(cmd, args))
-                except CommandFailed as exc:
-                    result = {"ok": False, "error": exc.qemu_message}
+                (reply,) = await qmp.execute_many([(cmd, args)])
+                result = answer(reply)
                 steps.append(
                     {
                         "cmd": cmd,
@@ -325,14 +287,12 @@ async def _record(sc: Scenario, vm: QemuProcess, companions: list[QemuProcess]) 
                     }
                 )
             doc["steps"] = steps
-            doc["final_qom"] = await _qom(qmp)
+            doc["final_qom"] = await record_qom_nics(qmp)
         doc["info_network"] = await _info(qmp)
         doc["extra_hmp"] = {"info usernet": await qmp.hmp("info usernet")}
         doc["qom"] = qom
-        try:
-            doc["rx_filter"] = {"ok": True, "result": await qmp.execute("query-rx-filter")}
-        except CommandFailed as exc:
-            doc["rx_filter"] = {"ok": False, "error": exc.qemu_message}
+        (rx,) = await qmp.execute_many([("query-rx-filter", None)])
+        doc["rx_filter"] = answer(rx)
         objects = await qmp.execute("qom-list", {"path": "/objects"})
         doc["objects"] = {"ok": True, "result": objects}
     comp_docs = []
