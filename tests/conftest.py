@@ -75,3 +75,67 @@ def leak_args() -> list[str]:
 
     return ["-net", "nic", "-net", "user", "-net", "nic",
             "-net", f"socket,listen=127.0.0.1:{free_loopback_port()}"]
+
+
+class PtyProcess:
+    """A program on a pseudo-terminal (a TUI needs one), read continuously so it never blocks.
+
+    Use as a context manager: on exit a program still running is killed and reaped.
+    """
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        import os
+        import pty
+
+        self.output = b""
+        self.status: int | None = None
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # child
+            os.environ.update({"TERM": "xterm-256color", **(env or {})})
+            os.execv(argv[0], argv)
+
+    def _pump(self, wait: float) -> bool:
+        import os
+        import select
+
+        if select.select([self.fd], [], [], wait)[0]:
+            try:
+                self.output += os.read(self.fd, 65536)
+            except OSError:
+                return False
+        return True
+
+    def read_until(self, done: Callable[[bytes], bool], timeout: float = 60.0) -> None:
+        """Read its screen output until ``done(output)``; fails the test after ``timeout``."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not done(self.output):
+            assert time.monotonic() < deadline, self.output[-2000:]
+            if not self._pump(0.2):
+                break
+
+    def signal_and_wait(self, signum: int, timeout: float = 30.0) -> int:
+        """Send ``signum``, wait for the program to exit (reading on), return its exit code."""
+        import os
+        import time
+
+        os.kill(self.pid, signum)
+        deadline = time.monotonic() + timeout
+        while (waited := os.waitpid(self.pid, os.WNOHANG)) == (0, 0):
+            assert time.monotonic() < deadline, "the program did not exit after the signal"
+            self._pump(0.05)
+        self.status = waited[1]
+        return os.waitstatus_to_exitcode(self.status)
+
+    def __enter__(self) -> PtyProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import os
+        import signal
+
+        if self.status is None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)

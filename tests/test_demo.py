@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
 import shutil
@@ -21,6 +20,7 @@ import pytest
 from qnetinspect.cli import demo as demo_cli
 from qnetinspect.demo import DEMO_VMS, bundled_captures, start_demo_vms
 from qnetinspect.vmrunner import QemuProcess, qemu_fleet
+from tests.conftest import PtyProcess
 
 NAMES = [vm.name for vm in DEMO_VMS]
 _PIDS = re.compile(r"\(pids ([\d ]+)\)")
@@ -259,41 +259,14 @@ def test_docs_link_only_to_files_that_exist() -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_demo_in_the_tui_stops_every_vm_when_signalled(signum: int) -> None:
     """With the TUI open on a terminal, SIGTERM or SIGHUP (terminal closed) stops every QEMU."""
-    import pty
-    import select
-
-    pid, fd = pty.fork()
-    if pid == 0:  # child: the demo with its TUI on the pseudo-terminal
-        os.environ["TERM"] = "xterm-256color"
-        os.execv(sys.executable, [sys.executable, "-m", "qnetinspect", "demo"])
-    seen = b""
-    reaped = False
-    try:
-        deadline = time.monotonic() + 60
-        while b"leaky-legacy-hub" not in seen.split(b"(pids", 1)[-1]:  # the TUI drew a VM
-            assert time.monotonic() < deadline, seen[-2000:]
-            if select.select([fd], [], [], 0.5)[0]:
-                try:
-                    seen += os.read(fd, 65536)
-                except OSError:
-                    break
-        pids = _pids(seen.decode(errors="replace"))
+    argv = [sys.executable, "-m", "qnetinspect", "demo"]
+    with PtyProcess(argv) as demo:
+        # the TUI drew a VM (the pids line printed before it names the VMs too)
+        demo.read_until(lambda out: b"leaky-legacy-hub" in out.split(b"(pids", 1)[-1])
+        pids = _pids(demo.output.decode(errors="replace"))
         assert all(_alive(p) for p in pids)
-        os.kill(pid, signum)
-        deadline = time.monotonic() + 30  # the watchdog acts after 10 s at most
-        while (waited := os.waitpid(pid, os.WNOHANG)) == (0, 0):
-            assert time.monotonic() < deadline, "demo did not exit after the signal"
-            if select.select([fd], [], [], 0.05)[0]:  # keep reading: a full pty blocks the TUI
-                with contextlib.suppress(OSError):
-                    seen += os.read(fd, 65536)
-        status = waited[1]
-        reaped = True
-    finally:
-        if not reaped:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 128 + signum
+        # the watchdog acts after 10 s at most
+        assert demo.signal_and_wait(signum, timeout=30) == 128 + signum
     assert not any(_alive(p) for p in pids)
 
 

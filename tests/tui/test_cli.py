@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pty
-import select
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from qnetinspect.cli import main
+from tests.conftest import PtyProcess
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -67,32 +63,7 @@ def test_bad_target_is_one_line_without_traceback(capsys: pytest.CaptureFixture[
 def test_tui_ends_cleanly_on_sigterm_and_sighup(signum: int) -> None:
     """On a terminal, SIGTERM/SIGHUP end the TUI like `q` does, with exit code 128+signal."""
     capture = FIXTURES / "captures" / "qemu-7.2.22" / "legacy_seed_user_socket_listen.json"
-    pid, fd = pty.fork()
-    if pid == 0:  # child: the TUI on the pseudo-terminal, reading a saved capture
-        os.environ["TERM"] = "xterm-256color"
-        os.execv(sys.executable, [sys.executable, "-m", "qnetinspect", "tui", f"file:{capture}"])
-    seen = b""
-    status = None
-    try:
-        deadline = time.monotonic() + 30
-        while b"hub0port3" not in seen:  # the TUI drew the capture's hub
-            assert time.monotonic() < deadline, seen[-2000:]
-            if select.select([fd], [], [], 0.2)[0]:
-                try:
-                    seen += os.read(fd, 65536)
-                except OSError:
-                    break
-        os.kill(pid, signum)
-        deadline = time.monotonic() + 20
-        while (waited := os.waitpid(pid, os.WNOHANG)) == (0, 0):
-            assert time.monotonic() < deadline, "the TUI did not exit after the signal"
-            if select.select([fd], [], [], 0.05)[0]:  # keep reading: a full pty blocks it
-                with contextlib.suppress(OSError):
-                    seen += os.read(fd, 65536)
-        status = waited[1]
-    finally:
-        if status is None:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 128 + signum
+    argv = [sys.executable, "-m", "qnetinspect", "tui", f"file:{capture}"]
+    with PtyProcess(argv) as tui:
+        tui.read_until(lambda out: b"hub0port3" in out, timeout=30)  # the TUI drew the hub
+        assert tui.signal_and_wait(signum, timeout=20) == 128 + signum
