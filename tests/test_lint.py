@@ -126,3 +126,14 @@ async def test_lint_pid_predicts_the_running_vm(
     assert code == 1 and doc["errors"] == [] and doc["vm"]["name"] == "lintme"
     assert doc["qemu_version"].startswith("7.")
     assert segments(topology_from_dict(doc["topology"])) == segments(live)
+
+
+@pytest.mark.parametrize("command", ["lint", "migrate"])
+def test_qemu_options_without_double_dash_say_where_they_go(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`lint -net nic` (no --) is a usage error that says QEMU's options go after --."""
+    code, out, err = run_cli(capsys, command, "-net", "nic")
+    assert code == 2 and out == ""
+    assert "unrecognized arguments: -net" in err and f"qnetinspect {command} -- " in err
+    assert len(err.strip().splitlines()) == 1

@@ -37,6 +37,9 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # a subcommand may set usage_exit_code (check: 3, UNKNOWN, as monitoring plugins do)
         code = getattr(self, "usage_exit_code", exit_codes.USAGE)
+        hint = getattr(self, "usage_hint", "")
+        if hint and message.startswith("unrecognized arguments"):
+            message = f"{message} ({hint})"
         self.exit(code, f"{self.prog}: error: {message}\n")
 
 
@@ -82,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args_list or (args_list[0] not in COMMANDS and not args_list[0].startswith("-")):
         args_list.insert(0, "tui")
     parser = build_parser()
+    if args_list[0] in ("lint", "migrate") and "--" not in args_list:
+        parser.usage_hint = (  # type: ignore[attr-defined]
+            f"QEMU's options go after --: qnetinspect {args_list[0]} -- -net nic -net user"
+        )
     if args_list[0] == "check":  # e.g. an unknown option of check is still UNKNOWN (3)
         parser.usage_exit_code = exit_codes.NAGIOS_UNKNOWN  # type: ignore[attr-defined]
     args = parser.parse_args(args_list)
