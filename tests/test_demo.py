@@ -274,8 +274,8 @@ _HANGING_DEMO = """
 import argparse, sys, time
 from qnetinspect.cli import demo
 def present(targets, whats, args):
-    print("demo: ready", file=sys.stderr, flush=True)
-    try:
+    try:  # "ready" inside the try: a signal right after it must meet the hanging finally
+        print("demo: ready", file=sys.stderr, flush=True)
         while True:
             time.sleep(3600)
     finally:
