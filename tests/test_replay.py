@@ -155,9 +155,32 @@ async def test_query_rx_filter_replays_and_filters_by_name(qemu_dir: Path) -> No
             await qmp.execute("query-rx-filter", {"name": "e1000.9"})
 
 
-async def test_serves_concurrent_and_sequential_clients(qemu_dir: Path) -> None:
-    """Ten clients at once, then two more one after another, all get the same answer."""
-    async with ReplayServer(LEAKY, qemu_dir / "c.qmp") as srv:
+async def test_serves_one_client_at_a_time_like_qemu(qemu_dir: Path) -> None:
+    """While one client holds the monitor a second gets no greeting; it is greeted once the
+    first leaves (QEMU's listen queue)."""
+    async with ReplayServer(LEAKY, qemu_dir / "one.qmp") as srv:
+        async with QmpSession(str(srv.socket_path)) as first:
+            with pytest.raises(TargetError) as caught:
+                async with QmpSession(str(srv.socket_path), timeout=0.3):
+                    pass
+            assert caught.value.kind == "no-greeting"
+            assert await first.hmp("info network") == LEAKY["info_network"]
+        texts: list[str] = []
+
+        async def client() -> None:
+            async with QmpSession(str(srv.socket_path), timeout=10) as qmp:
+                texts.append(await qmp.hmp("info network"))
+
+        async with anyio.create_task_group() as tg:  # queued, served one after another
+            for _ in range(4):
+                tg.start_soon(client)
+        assert texts == [LEAKY["info_network"]] * 4
+        assert srv.most_active == 1
+
+
+async def test_serves_concurrent_and_sequential_clients_when_asked(qemu_dir: Path) -> None:
+    """With max_clients=None: ten clients at once, then two more one after another."""
+    async with ReplayServer(LEAKY, qemu_dir / "c.qmp", max_clients=None) as srv:
         texts: list[str] = []
 
         async def client() -> None:
@@ -170,7 +193,7 @@ async def test_serves_concurrent_and_sequential_clients(qemu_dir: Path) -> None:
         await client()
         await client()
         assert texts == [LEAKY["info_network"]] * 12
-        assert srv.connections == 12
+        assert srv.connections == 12 and srv.most_active == 10
 
 
 async def test_commands_before_negotiation_are_refused(qemu_dir: Path) -> None:

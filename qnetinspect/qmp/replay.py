@@ -18,7 +18,10 @@ recorded result when the client sends exactly that command next, which moves ``i
 the step's after-state and sends the step's recorded events.
 
 Events can be scripted (``ScriptedEvent``: sent to every client N seconds after it negotiated) or
-pushed with ``ReplayServer.emit``. Any number of clients, one after another or at once.
+pushed with ``ReplayServer.emit``. Like QEMU, one client at a time: a second client is accepted
+but gets no greeting until the first one leaves (QEMU leaves it in the listen queue), so a test
+sees the same ``no-greeting``/``busy`` a real monitor gives. ``max_clients=N`` (None: no limit)
+serves more at once, for the tests and benchmarks that want that explicitly.
 
 Usage::
 
@@ -183,8 +186,10 @@ class ReplayServer:
         vm_name: str | None = None,
         events: Iterable[ScriptedEvent] = (),
         play_steps: bool = False,
+        max_clients: int | None = 1,
     ) -> None:
         self.capture = load_capture(capture)
+        self.max_clients = max_clients
         self.socket_path = Path(socket_path)
         argv = self.capture.get("argv") or []
         self.vm_name = vm_name if vm_name is not None else vm_name_from_argv(list(argv))
@@ -208,6 +213,12 @@ class ReplayServer:
         self._writers: set[asyncio.StreamWriter] = set()
         self._negotiated: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # QEMU serves one monitor client; the others wait ungreeted (created in start(): the
+        # semaphore must belong to the serving loop)
+        self._slots: asyncio.Semaphore | None = None
+        self._waiting: set[asyncio.Task[None]] = set()  # clients not greeted yet
+        self.active = 0  # clients greeted and not yet gone
+        self.most_active = 0  # the most clients served at once (for tests)
 
     # ----------------------------------------------------------------- lifecycle
     async def __aenter__(self) -> ReplayServer:
@@ -226,6 +237,8 @@ class ReplayServer:
         """Listen on ``socket_path`` (a stale socket file there is replaced)."""
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
+        if self.max_clients is not None:
+            self._slots = asyncio.Semaphore(max(1, self.max_clients))
         self._server = await asyncio.start_unix_server(
             self._serve, path=str(self.socket_path), limit=_MAX_MESSAGE
         )
@@ -234,6 +247,8 @@ class ReplayServer:
         """Stop listening, hang up on every client, remove the socket file."""
         if self._server is not None:
             self._server.close()
+        for task in list(self._waiting):
+            task.cancel()  # clients still waiting for their turn: never greeted
         for writer in list(self._writers):
             writer.close()  # each client's read() then sees EOF and its handler ends by itself
         if self._tasks:
@@ -264,7 +279,21 @@ class ReplayServer:
         self._writers.add(writer)
         self.connections += 1
         timers: list[asyncio.Task[None]] = []
+        slots = self._slots
+        holding = False
         try:
+            if slots is not None:
+                # like QEMU: accepted, but silent until the client before it has gone
+                if task is not None:
+                    self._waiting.add(task)
+                try:
+                    await slots.acquire()
+                finally:
+                    if task is not None:
+                        self._waiting.discard(task)
+                holding = True
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
             greeting = {"QMP": {"version": self.capture["qemu_version"], "capabilities": ["oob"]}}
             await self._send(writer, greeting)
             buffer = ""
@@ -291,7 +320,15 @@ class ReplayServer:
                         ]
         except (ConnectionError, asyncio.IncompleteReadError):
             return
+        except asyncio.CancelledError:
+            if holding:
+                raise
+            return  # stopped while waiting for its turn
         finally:
+            if holding or slots is None:
+                self.active -= 1
+            if holding and slots is not None:
+                slots.release()
             for timer in timers:
                 timer.cancel()
             self._negotiated.discard(writer)
@@ -525,6 +562,7 @@ class ReplayFleet:
         keep_names: bool = False,
         events: Iterable[ScriptedEvent] = (),
         play_steps: bool = False,
+        max_clients: int | None = 1,
     ) -> None:
         names = list(names) if names is not None else [f"vm{i}" for i in range(len(captures))]
         if len(names) != len(captures):
@@ -539,6 +577,7 @@ class ReplayFleet:
                 vm_name=None if keep_names else name,
                 events=events,
                 play_steps=play_steps,
+                max_clients=max_clients,
             )
             for cap, name in zip(loaded, names, strict=True)
         ]
