@@ -19,6 +19,7 @@ ERROR_KINDS = (
     "refused",
     "timeout",
     "no-greeting",
+    "busy",
     "not-qmp",
     "disconnected",
     "command-failed",

@@ -9,8 +9,9 @@ What each broken target gives (``Snapshot.error.kind``), as seen on QEMU 7.2:
 
 - no file at the path: ``not-found``; a stale socket file nobody listens on: ``refused``;
 - a socket we may not open: ``permission-denied``; a peer speaking another protocol: ``not-qmp``;
-- a monitor already held by another client, and a SIGSTOPped QEMU: ``no-greeting`` (the kernel
-  accepts the connection into the listen queue, QEMU never greets); a full listen queue too;
+- a monitor held by another client the whole ``timeout`` (the kernel accepts the connection into
+  the listen queue, QEMU greets only when the other client leaves): ``busy``; a SIGSTOPped QEMU:
+  ``no-greeting`` (``qnetinspect.qmp.transport.open_session`` tells the two apart);
 - a TCP connect that never completes, or a QEMU that greets then stops answering: ``timeout``;
 - the connection cut in the middle of a reply: ``disconnected``;
 - ``info network`` refused: ``command-failed``.
@@ -30,7 +31,8 @@ import anyio
 from qnetinspect.errors import CommandFailed, TargetError
 from qnetinspect.models import QomNic, Snapshot, TargetFailure, VmInfo
 from qnetinspect.parse import parse_info_network, parse_usernet
-from qnetinspect.qmp.session import QmpSession, kind_of_oserror
+from qnetinspect.qmp.session import kind_of_oserror
+from qnetinspect.qmp.transport import Session, open_session
 from qnetinspect.targets import Target
 
 PERIPHERAL_PATHS = ("/machine/peripheral", "/machine/peripheral-anon")
@@ -51,7 +53,7 @@ def _ok(value: object) -> Any:
 
 
 async def read_snapshot(
-    session: QmpSession,
+    session: Session,
     target: str,
     *,
     pid: int | None = None,
@@ -187,11 +189,16 @@ async def _inspect_live(target: Target, timeout: float) -> Snapshot:
     snapshot: Snapshot | None = None
     with anyio.move_on_after(timeout + _GRACE) as scope:
         try:
-            async with QmpSession(target.address, timeout=timeout, target=target.spec) as session:
+            # a brief session: connect (waiting while another client holds the monitor),
+            # read, disconnect
+            session = await open_session(target.address, target=target.spec, timeout=timeout)
+            try:
                 left = max(timeout - _elapsed(scope, timeout), 0.05)
                 snapshot = await read_snapshot(
                     session, target.spec, pid=target.pid, timeout=left
                 )
+            finally:
+                await session.close()
         except TargetError as exc:
             failed = TargetFailure(exc.kind, exc.message)
     if scope.cancelled_caught:

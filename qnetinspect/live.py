@@ -1,5 +1,14 @@
-"""Live watching of many VMs: one persistent QMP session per target, refreshed on a timer and on
-QMP events, reconnected with capped exponential backoff. No textual import: the TUI consumes this.
+"""Live watching of many VMs, refreshed on a timer, retried with capped exponential backoff.
+No textual import: the TUI consumes this.
+
+A QEMU monitor serves one client at a time, so by default every refresh is a *brief* session
+(connect, negotiate, read, disconnect): nothing holds a monitor between refreshes and cron's
+``check``, Proxmox or a person's qmp-shell get their turn. ``hold=True`` keeps one persistent
+session per VM instead, refreshed on QMP events too (for monitors dedicated to qnetinspect).
+Either way the watcher is the one owner of each VM's connection: ``run_exclusive(target, job)``
+runs a hot-plug job in that VM's slot (its refreshes wait). A monitor another client holds is
+``BUSY`` (retried with backoff and jitter, the last good reading kept with its age); targets
+are re-expanded every interval (globs, ``auto``): new VMs appear, VMs gone are ``GONE``.
 
 A *source* pushes ``VmUpdate`` / ``FleetUpdate`` values into a synchronous ``sink`` callback:
 
@@ -14,16 +23,20 @@ from __future__ import annotations
 
 import enum
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio
 
 from qnetinspect.errors import TargetError
 from qnetinspect.models import Finding, NetClient, Snapshot, TargetFailure, Topology, VmInfo
+from qnetinspect.qmp.transport import Session, SessionFactory, open_session, qmp_session
 from qnetinspect.targets import Target
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +67,8 @@ class VmState(enum.Enum):
     CONNECTED = "connected"
     UNREACHABLE = "unreachable"
     RECONNECTING = "reconnecting"
+    BUSY = "busy"  # another client holds the monitor: retried, the last reading kept
+    GONE = "gone"  # no longer matched by its glob / auto: not watched any more
     STATIC = "static"  # saved text: read once, never refreshed
 
 
@@ -76,6 +91,7 @@ class VmUpdate:
     """The latest we know about one VM. ``snapshot`` is the last good one (kept while unreachable).
 
     ``retry_in`` is the backoff delay before the next connection attempt, when unreachable.
+    ``read_at`` is the ``time.time()`` of the last good reading (None: never read).
     """
 
     target: str
@@ -86,6 +102,7 @@ class VmUpdate:
     changes: tuple[Change, ...] = ()
     retry_in: float | None = None
     topology_changed: bool = True
+    read_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,12 +232,6 @@ async def default_reader(session: Any, target: Target) -> Snapshot:
     return snapshot
 
 
-def default_session(target: Target, timeout: float) -> Any:
-    from qnetinspect.qmp.session import QmpSession
-
-    return QmpSession(target.address or target.spec, timeout=timeout, target=target.spec)
-
-
 def as_target(spec: str | Target) -> Target:
     """A Target for a QMP address spelled as text (tests, the demo)."""
     if isinstance(spec, Target):
@@ -243,6 +254,7 @@ class _VmRecord:
     findings: tuple[Finding, ...] = ()
     state: VmState = VmState.CONNECTING
     error_kind: str | None = None
+    read_at: float | None = None
 
 
 @dataclass
@@ -307,6 +319,7 @@ class _Base:
         rec = self._records[target]
         fp = _fingerprint(snapshot)
         changed = fp != rec.fingerprint
+        rec.read_at = time.time()
         if not changed and rec.state is state:
             return  # nothing new: a steady fleet costs the screen nothing
         old_topology = rec.snapshot.topology if rec.snapshot else None
@@ -329,7 +342,8 @@ class _Base:
         rec.snapshot, rec.fingerprint, rec.findings, rec.state = snapshot, fp, findings, state
         rec.error_kind = None
         self._sink(
-            VmUpdate(target, state, snapshot, None, findings, changes, topology_changed=changed)
+            VmUpdate(target, state, snapshot, None, findings, changes, topology_changed=changed,
+                     read_at=rec.read_at)
         )
         if changed:
             self._fleet_dirty.set()
@@ -343,7 +357,8 @@ class _Base:
         if rec.state in (VmState.CONNECTED, VmState.CONNECTING, VmState.STATIC) or (
             rec.error_kind != error.kind
         ):
-            changes = (Change(target, "state", "vm", f"unreachable ({error.kind})"),)
+            word = "busy" if state is VmState.BUSY else "unreachable"
+            changes = (Change(target, "state", "vm", f"{word} ({error.kind})"),)
         rec.state, rec.error_kind = state, error.kind
         self._sink(
             VmUpdate(
@@ -355,6 +370,7 @@ class _Base:
                 changes,
                 retry_in,
                 topology_changed=False,
+                read_at=rec.read_at,
             )
         )
 
@@ -451,11 +467,14 @@ class StaticSource(_Base):
 
 # --------------------------------------------------------------------------- live watcher
 class Watcher(_Base):
-    """Watch QMP targets: one persistent session each, refreshed every ``interval`` seconds and on
-    network events, reconnected with exponential backoff (``BACKOFF_MIN`` .. ``BACKOFF_MAX``).
+    """Watch QMP targets, each refreshed every ``interval`` seconds, retried with exponential
+    backoff (``BACKOFF_MIN`` .. ``BACKOFF_MAX``) when it cannot be read.
 
-    ``reader(session, target)`` reads one snapshot; ``session_factory(target, timeout)`` makes an
-    unopened async-context session. Both are injectable for tests.
+    By default each refresh is a brief session; ``hold=True`` keeps one persistent session per
+    VM, refreshed on network events too. ``expand()`` (optional) lists the targets again; it is
+    called every interval and on ``refresh_now()``. ``reader(session, target)`` reads one
+    snapshot; ``session_factory(address, target, timeout)`` makes an unopened session. Both are
+    injectable for tests.
     """
 
     def __init__(
@@ -467,21 +486,30 @@ class Watcher(_Base):
         reader: Reader | None = None,
         evaluator: Evaluator | None = None,
         fleet_evaluator: Evaluator | None = None,
-        session_factory: Callable[[Target, float], Any] | None = None,
+        session_factory: SessionFactory | None = None,
         static: Mapping[str, Snapshot] | None = None,
         backoff: tuple[float, float] = (BACKOFF_MIN, BACKOFF_MAX),
         quick_probe: bool | None = None,
+        hold: bool = False,
+        expand: Callable[[], Sequence[Target]] | None = None,
     ) -> None:
         super().__init__(evaluator, interval, fleet_evaluator)
         self._static = dict(static or {})
         self._targets = {t.spec: t for t in map(as_target, targets)}
         self.targets = [*self._static, *self._targets]
         self.timeout = timeout
+        self.hold = hold
         self._reader = reader or default_reader
-        self._session_factory = session_factory or default_session
+        self._session_factory = session_factory or qmp_session
         self._backoff = backoff
+        self._expand = expand
+        self._expand_wake = anyio.Event()
         # the probe needs the real session's hmp(); an injected reader may read anything
         self._quick_probe = reader is None if quick_probe is None else quick_probe
+        self._locks: dict[str, anyio.Lock] = {}
+        self._held: dict[str, Session] = {}  # hold mode: each VM's open session
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._tg: anyio.abc.TaskGroup | None = None
         for t in self.targets:
             self._records[t] = _VmRecord()
             self._slots[t] = _Slot()
@@ -490,12 +518,110 @@ class Watcher(_Base):
         """Push updates into ``sink`` until cancelled. Never raises for a target's failure."""
         self._sink = sink
         async with anyio.create_task_group() as tg:
+            self._tg = tg
             tg.start_soon(self._fleet_loop)
             for target, snap in self._static.items():
                 self._publish_snapshot(target, snap, VmState.STATIC)
             for target in self._targets:
-                tg.start_soon(self._watch, target)
+                tg.start_soon(self._run_target, target)
+            if self._expand is not None:
+                tg.start_soon(self._expand_loop)
 
+    def refresh_now(self, target: str | None = None) -> None:
+        super().refresh_now(target)
+        if target is None:
+            self._expand_wake.set()  # `r`: look for new VMs too
+
+    # ------------------------------------------------------------------ exclusive jobs
+    def _lock(self, target: str) -> anyio.Lock:
+        lock = self._locks.get(target)
+        if lock is None:
+            lock = self._locks[target] = anyio.Lock()
+        return lock
+
+    async def run_exclusive(self, target: str, job: Callable[[Session], Awaitable[T]]) -> T:
+        """Run ``job(session)`` in the watcher's slot for ``target``: in its held session
+        (``hold``), else in a brief session of its own; that VM's refreshes wait meanwhile,
+        and it is read again right after.
+
+        Raises TargetError (busy, not-found ...) when no session can be opened, and whatever
+        ``job`` raises.
+        """
+        try:
+            async with self._lock(target):
+                held = self._held.get(target)
+                if held is not None and held.is_open:
+                    return await job(held)
+                session = await self._open(target)
+                try:
+                    return await job(session)
+                finally:
+                    await session.close()
+        finally:
+            if target in self._slots:
+                self._slots[target].poke(refresh=True)
+
+    async def _open(self, target: str) -> Session:
+        t = self._targets.get(target) or as_target(target)
+        assert t.address is not None
+        return await open_session(
+            t.address, target=t.spec, timeout=self.timeout, factory=self._session_factory
+        )
+
+    # ------------------------------------------------------------------ targets coming and going
+    async def _expand_loop(self) -> None:
+        assert self._expand is not None
+        while True:
+            with anyio.move_on_after(self.interval):
+                await self._expand_wake.wait()
+            self._expand_wake = anyio.Event()
+            try:
+                found = await anyio.to_thread.run_sync(self._expand)
+            except Exception:  # discovery failing once must not stop the watcher
+                log.exception("re-expanding the targets failed")
+                continue
+            self._retarget(list(found))
+
+    def _retarget(self, found: Sequence[Target]) -> None:
+        """Start watching new targets; mark the ones no longer found as gone."""
+        specs = {t.spec: t for t in found}
+        for spec, t in specs.items():
+            rec = self._records.get(spec)
+            if rec is not None and rec.state is not VmState.GONE:
+                continue
+            self._targets[spec] = t
+            if spec not in self.targets:
+                self.targets.append(spec)
+            self._records[spec] = _VmRecord()
+            self._slots[spec] = _Slot()
+            self._sink(VmUpdate(spec, VmState.CONNECTING,
+                                changes=(Change(spec, "state", "vm", "appeared"),)))
+            if self._tg is not None:
+                self._tg.start_soon(self._run_target, spec)
+        for spec in list(self._targets):
+            rec = self._records[spec]
+            if spec in specs or rec.state is VmState.GONE:
+                continue
+            scope = self._scopes.pop(spec, None)
+            if scope is not None:
+                scope.cancel()
+            rec.state = VmState.GONE
+            self._sink(VmUpdate(spec, VmState.GONE, rec.snapshot, None, rec.findings,
+                                (Change(spec, "state", "vm", "gone"),), topology_changed=False,
+                                read_at=rec.read_at))
+
+    def drop(self, target: str) -> None:
+        """Forget a target that is gone (the TUI's ``d``); a live one is kept."""
+        rec = self._records.get(target)
+        if rec is None or rec.state is not VmState.GONE:
+            return
+        for table in (self._records, self._slots, self._targets, self._locks):
+            table.pop(target, None)
+        if target in self.targets:
+            self.targets.remove(target)
+        self._fleet_dirty.set()
+
+    # ------------------------------------------------------------------ reading
     async def _wait(
         self, target: str, delay: float | None, *, honour_pause: bool = True, scale: float = 1.0
     ) -> bool:
@@ -519,12 +645,20 @@ class Watcher(_Base):
             if slot.wake.is_set() and slot.take():
                 return True
 
+    async def _run_target(self, target: str) -> None:
+        with anyio.CancelScope() as scope:
+            self._scopes[target] = scope
+            await self._watch(target)
+
     async def _watch(self, target: str) -> None:
         delay = self._backoff[0]
         while True:
             error: TargetFailure
             try:
-                await self._session_loop(target)
+                if self.hold:
+                    await self._session_loop(target)
+                else:
+                    await self._brief_loop(target)
                 error = TargetFailure("disconnected", "session ended")
             except* TargetError as group:
                 exc = group.exceptions[0]
@@ -535,38 +669,77 @@ class Watcher(_Base):
                 error = TargetFailure("command-failed", repr(group.exceptions[0]))
             if self._records[target].state is VmState.CONNECTED:
                 delay = self._backoff[0]  # it worked until now: retry soon
-            self._publish_failure(target, VmState.UNREACHABLE, error, delay)
-            await self._wait(target, delay, honour_pause=False)
+            busy = error.kind == "busy"
+            # jitter: VMs (and other qnetinspects) that failed together do not retry together
+            wait = delay * random.uniform(0.75, 1.25) if busy else delay
+            self._publish_failure(
+                target, VmState.BUSY if busy else VmState.UNREACHABLE, error, round(wait, 2)
+            )
+            await self._wait(target, wait, honour_pause=False)
             delay = min(self._backoff[1], delay * 2)
-            self._publish_failure(target, VmState.RECONNECTING, error, None)
+            if not busy:
+                self._publish_failure(target, VmState.RECONNECTING, error, None)
 
-    async def _session_loop(self, target: str) -> None:
-        session = self._session_factory(self._targets[target], self.timeout)
-        async with session, session.listen(REFRESH_EVENTS) as listener:
-            slot = self._slots[target]
-
-            async def on_events() -> None:
-                async for _event in listener:
-                    if not self.paused:
-                        slot.poke(refresh=True)
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(on_events)
-                snapshot = await self._reader(session, self._targets[target])
-                self._publish_snapshot(target, snapshot, VmState.CONNECTED)
-                # spread the VMs over the interval: 200 reads at once would stall the screen
-                asked = await self._wait(target, None, scale=0.5 + _spread(target))
-                rounds = 0
-                while True:
-                    rounds += 1
-                    if asked or rounds % FULL_READ_EVERY == 0 or not self._quick_probe:
+    async def _brief_loop(self, target: str) -> None:
+        """Default mode: every refresh connects, reads and disconnects."""
+        snapshot: Snapshot | None = None
+        asked = True
+        rounds = 0
+        while True:
+            async with self._lock(target):
+                session = await self._open(target)
+                try:
+                    if snapshot is None or asked or rounds % FULL_READ_EVERY == 0 or (
+                        not self._quick_probe
+                    ):
                         snapshot = await self._reader(session, self._targets[target])
                     else:
                         snapshot = await self._probe(session, target, snapshot)
-                    self._publish_snapshot(target, snapshot, VmState.CONNECTED)
-                    asked = await self._wait(target, None)
+                finally:
+                    await session.close()
+            self._publish_snapshot(target, snapshot, VmState.CONNECTED)
+            # spread the VMs over the interval: 200 reads at once would stall the screen
+            scale = 0.5 + _spread(target) if rounds == 0 else 1.0
+            rounds += 1
+            asked = await self._wait(target, None, scale=scale)
 
-    async def _probe(self, session: Any, target: str, last: Snapshot) -> Snapshot:
+    async def _session_loop(self, target: str) -> None:
+        """``hold`` mode: one persistent session, read on a timer and on network events."""
+        async with self._lock(target):
+            session = await self._open(target)
+        try:
+            self._held[target] = session
+            async with session.listen(REFRESH_EVENTS) as listener:
+                slot = self._slots[target]
+
+                async def on_events() -> None:
+                    async for _event in listener:
+                        if not self.paused:
+                            slot.poke(refresh=True)
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(on_events)
+                    async with self._lock(target):
+                        snapshot = await self._reader(session, self._targets[target])
+                    self._publish_snapshot(target, snapshot, VmState.CONNECTED)
+                    asked = await self._wait(target, None, scale=0.5 + _spread(target))
+                    rounds = 0
+                    while True:
+                        rounds += 1
+                        async with self._lock(target):
+                            if not session.is_open:
+                                raise TargetError(target, "disconnected", "session ended")
+                            if asked or rounds % FULL_READ_EVERY == 0 or not self._quick_probe:
+                                snapshot = await self._reader(session, self._targets[target])
+                            else:
+                                snapshot = await self._probe(session, target, snapshot)
+                        self._publish_snapshot(target, snapshot, VmState.CONNECTED)
+                        asked = await self._wait(target, None)
+        finally:
+            self._held.pop(target, None)
+            await session.close()
+
+    async def _probe(self, session: Session, target: str, last: Snapshot) -> Snapshot:
         """A timer refresh: one ``info network``; the full read (about a dozen commands) only
         when that text changed. Events and refresh-now always read everything."""
         text = await session.hmp("info network")

@@ -56,7 +56,7 @@ def test_leaking_vm_is_critical_and_broken_targets_are_named(
                              "leaky hub 0)")
     assert "| 'vms'=8;;;0 'unreachable'=6;;;0 'critical'=1;;;0" in status
     for name, kind in [("missing.qmp", "not-found"), ("dead.sock", "refused"),
-                       ("garbage.sock", "not-qmp"), ("silent.sock", "no-greeting"),
+                       ("garbage.sock", "not-qmp"), ("silent.sock", "busy"),
                        ("cut.sock", "disconnected"), ("fail.sock", "command-failed")]:
         assert any(d.startswith(f"UNREACHABLE {tmp_path / name}: {kind}: ") for d in details)
         assert f"{tmp_path / name}: {kind}" in status

@@ -10,7 +10,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -86,30 +85,11 @@ def inspect_all(
 
     Raises UsageError (bad target, no target, bad config) and InputError (stdin unreadable).
     """
-    import qnetinspect.inventory  # noqa: F401 - imported before the clock starts
-    from qnetinspect.config import load_config
-    from qnetinspect.errors import UsageError
-    from qnetinspect.rules import evaluate
-    from qnetinspect.targets import expand_targets
+    from qnetinspect.service import inspect
 
-    config = load_config(config_path)
-    specs = list(specs) or list(config.targets)
-    if not specs:
-        raise UsageError("no target: give TARGET... (a socket path, tcp:HOST:PORT, a glob, "
-                         "auto, - or file:PATH) or `targets` in the config file")
-    targets = expand_targets(specs)
-    if not targets:  # only `auto` can expand to nothing
-        print("qnetinspect: auto: no QMP socket of a running QEMU found", file=sys.stderr)
-    stdin_text = _read_stdin() if any(t.kind == "stdin" for t in targets) else None
-    started = time.monotonic()
-    snapshots = run_gather(
-        targets,
-        timeout=timeout if timeout is not None else config.timeout,
-        concurrency=concurrency if concurrency is not None else config.concurrency,
-        stdin_text=stdin_text,
-    )
-    duration = time.monotonic() - started
-    return snapshots, evaluate(snapshots, config), duration, config
+    done = inspect(specs, config_path=config_path, timeout=timeout, concurrency=concurrency,
+                   read_stdin=_read_stdin)
+    return done.snapshots, done.findings, done.duration, done.config
 
 
 def _read_stdin() -> str:
@@ -125,38 +105,19 @@ def _read_stdin() -> str:
 
 def run_gather(targets: Any, *, timeout: float, concurrency: int,
                stdin_text: str | None) -> list[Snapshot]:
-    """``inventory.gather`` on a fresh event loop, with asyncio's stray noise kept off stderr."""
-    import asyncio
-    import logging
+    """``inventory.gather`` on a fresh event loop (``qnetinspect.service.run_gather``)."""
+    from qnetinspect.service import run_gather as gather
 
-    from qnetinspect.inventory import gather
-
-    # A peer that drops the connection makes asyncio log "socket.send() raised exception" and
-    # qemu.qmp leave a finished future unread; the target's error kind already says it.
-    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-
-    async def main() -> list[Snapshot]:
-        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: None)
-        return await gather(targets, timeout=timeout, concurrency=concurrency,
-                            stdin_text=stdin_text)
-
-    return asyncio.run(main())
+    return gather(targets, timeout=timeout, concurrency=concurrency, stdin_text=stdin_text)
 
 
 def document(
     snapshots: Sequence[Snapshot], findings: Sequence[Finding], **top: Any
 ) -> dict[str, Any]:
-    """The JSON document: ``{"schema": 1, **top, "targets": [...], "findings": [...]}``."""
-    from qnetinspect.report.json import SCHEMA, finding_to_dict, snapshot_to_dict
+    """The JSON document (``qnetinspect.report.json.document``)."""
+    from qnetinspect.report.json import document as build
 
-    targets = []
-    for s in snapshots:
-        d = snapshot_to_dict(s, [f for f in findings if f.target == s.target])
-        d["vm"]["pid"] = s.vm.pid
-        d["live"] = s.live
-        targets.append(d)
-    return {"schema": SCHEMA, **top, "targets": targets,
-            "findings": [finding_to_dict(f) for f in findings]}
+    return build(snapshots, findings, **top)
 
 
 def write_atomic(path: str, text: str) -> None:

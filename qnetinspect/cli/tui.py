@@ -47,11 +47,43 @@ def register(sub: Any) -> None:
         metavar="S",
         help="seconds between refreshes of each VM (default 2; + and - change it live)",
     )
+    p.add_argument(
+        "--hold",
+        action="store_true",
+        help="keep one QMP session open per VM (refreshed on QMP events too); only for "
+        "monitors dedicated to qnetinspect: no other client (check, Proxmox, qmp-shell) can "
+        "use a monitor while it is held. Default: a brief session per refresh",
+    )
     p.add_argument("--config", metavar="FILE", help="TOML config (rules, suppressions, targets)")
     p.set_defaults(func=run)
 
 
+def terminal_missing() -> str | None:
+    """Which of stdin/stdout is not a terminal (None: both are)."""
+    import sys
+
+    for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout)):
+        try:
+            if stream is None or not stream.isatty():
+                return name
+        except ValueError:  # closed
+            return name
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    from qnetinspect.errors import UsageError
+    from qnetinspect.targets import expand_targets
+
+    if args.targets:  # a malformed target is named first, whatever runs us
+        expand_targets(args.targets, allow_stdin=False)
+    # without a terminal (cron, a pipe) a TUI would write escape codes forever
+    missing = terminal_missing()
+    if missing is not None:
+        raise UsageError(
+            f"tui needs a terminal, and {missing} is not one: use `qnetinspect show` or "
+            "`qnetinspect check` from scripts and cron"
+        )
     from qnetinspect.tui.app import run_tui  # textual is heavy: only load it for the TUI
 
     return run_tui(
@@ -59,4 +91,5 @@ def run(args: argparse.Namespace) -> int:
         interval=args.interval,
         allow_changes=args.allow_changes,
         config=args.config,
+        hold=args.hold,
     )

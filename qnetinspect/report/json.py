@@ -113,3 +113,18 @@ def snapshot_to_dict(s: Snapshot, findings: Sequence[Finding]) -> dict[str, Any]
         "topology": topology_to_dict(s.topology) if s.topology is not None else None,
         "findings": [finding_to_dict(f) for f in findings],
     }
+
+
+def document(
+    snapshots: Sequence[Snapshot], findings: Sequence[Finding], **top: Any
+) -> dict[str, Any]:
+    """The JSON document of show/check: ``{"schema": 1, **top, "targets": [...],
+    "findings": [...]}`` (built here only)."""
+    targets = []
+    for s in snapshots:
+        d = snapshot_to_dict(s, [f for f in findings if f.target == s.target])
+        d["vm"]["pid"] = s.vm.pid
+        d["live"] = s.live
+        targets.append(d)
+    return {"schema": SCHEMA, **top, "targets": targets,
+            "findings": [finding_to_dict(f) for f in findings]}

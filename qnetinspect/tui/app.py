@@ -12,8 +12,8 @@ import functools
 import importlib
 import importlib.util
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ClassVar, TypeVar
 
 from rich.text import Text
 from textual import on, work
@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input
 
-from qnetinspect.live import Change, FleetUpdate, Source, VmUpdate
+from qnetinspect.live import Change, FleetUpdate, Source, VmState, VmUpdate
 from qnetinspect.models import Finding
 from qnetinspect.tui import render
 from qnetinspect.tui.messages import NodeChosen, SourceUpdate
@@ -34,6 +34,7 @@ from qnetinspect.tui.screens.help import HelpScreen
 from qnetinspect.tui.widgets.panes import ChangeLog, DetailPane, FindingDetail, FindingsTable
 from qnetinspect.tui.widgets.vm_tree import VmTree
 
+T = TypeVar("T")
 HOTPLUG_MODULE = "qnetinspect.tui.screens.hotplug"
 #: the refresh intervals ``+`` and ``-`` step through (seconds)
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -66,6 +67,7 @@ class QNetInspectApp(App[int]):
         Binding("a", "add", "Add netdev"),
         Binding("x", "remove", "Remove NIC"),
         Binding("l", "link", "Link up/down"),
+        Binding("d", "drop_gone", "Drop gone VMs", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -172,8 +174,11 @@ class QNetInspectApp(App[int]):
             dirty.update({t: dirty.get(t, False) for t in self.model.vms})
             self._fleet_dirty = False
         text = self.model.filter_text.lower()
-        if text and any(
-            vm_matches(self.model.vms[t], text) != tree.has_vm(t) for t in dirty
+        # a VM that should be in the tree and is not (new, or the filter) or the other way round
+        if any(
+            t in self.model.vms
+            and (not text or vm_matches(self.model.vms[t], text)) != tree.has_vm(t)
+            for t in dirty
         ):
             self._show_tree()
         else:
@@ -248,6 +253,9 @@ class QNetInspectApp(App[int]):
 
     def _update_subtitle(self) -> None:
         parts = [self.model.summary(), f"every {self.source.interval:g}s"]
+        hold = getattr(self.source, "hold", None)
+        if hold is not None:  # live VMs: say whether we hold their monitors
+            parts.append("holding monitors (--hold)" if hold else "brief sessions")
         if self.source.paused:
             parts.append("PAUSED")
         if self.model.filter_text:
@@ -350,6 +358,32 @@ class QNetInspectApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_drop_gone(self) -> None:
+        """Forget the VMs that went away (their glob or ``auto`` no longer finds them)."""
+        gone = [t for t, vm in self.model.vms.items() if vm.state is VmState.GONE]
+        drop = getattr(self.source, "drop", None)
+        for target in gone:
+            if drop is not None:
+                drop(target)
+            self.model.drop(target)
+        if gone:
+            self._show_tree()
+            self._show_findings()
+            self._update_subtitle()
+
+    async def run_exclusive(self, target: str, job: Callable[[Any], Awaitable[T]]) -> T:
+        """Run a hot-plug ``job(session)`` on ``target`` in the watcher's slot for that VM (the
+        one owner of its connection); a source without slots (saved snapshots) gets a brief
+        session. Raises TargetError (busy, not-found ...) and what ``job`` raises."""
+        runner = getattr(self.source, "run_exclusive", None)
+        if runner is not None:
+            result: T = await runner(target, job)
+            return result
+        from qnetinspect.hotplug.live import session_for
+
+        async with session_for(target) as session:
+            return await job(session)
+
     # ------------------------------------------------------------------ hot-plug hooks
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("add", "remove", "link"):
@@ -432,6 +466,7 @@ def run_tui(
     allow_changes: bool = False,
     title: str | None = None,
     config: str | None = None,
+    hold: bool = False,
 ) -> int:
     """Watch ``targets`` (specs as on the command line; none: the config's, else discovery)
     until the user quits. ``config`` is a TOML path (None: the default path, if present).
@@ -440,33 +475,18 @@ def run_tui(
     """
     import sys
 
-    import anyio
-
     from qnetinspect.config import load_config
-    from qnetinspect.inventory import gather
-    from qnetinspect.live import Watcher, cross_vm_evaluator, default_evaluator
-    from qnetinspect.targets import expand_targets
+    from qnetinspect.service import watch
 
     settings = load_config(config)
-    specs = list(targets) or list(settings.targets) or ["auto"]
-    expanded = expand_targets(specs, allow_stdin=False)
-    if not expanded:
+    source = watch(targets, config=settings, interval=interval, hold=hold)
+    if not source.targets:
         print(
             "qnetinspect: no running QEMU with a QMP socket found: give socket paths "
             "(qnetinspect tui /path/to/vm.qmp)",
             file=sys.stderr,
         )
         return 1
-    files = [t for t in expanded if t.kind != "qmp"]
-    static = {s.target: s for s in anyio.run(_read_files, gather, files)} if files else {}
-    source = Watcher(
-        [t for t in expanded if t.kind == "qmp"],
-        interval=interval,
-        timeout=settings.timeout,
-        evaluator=default_evaluator(settings),
-        fleet_evaluator=cross_vm_evaluator(settings),
-        static=static,
-    )
     app = QNetInspectApp(
         source,
         allow_changes=allow_changes,
@@ -487,6 +507,3 @@ def _install_exit_handlers(app: App[Any]) -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, functools.partial(app.exit, return_code=128 + sig))
 
-
-async def _read_files(gather: Any, files: Sequence[Any]) -> list[Any]:
-    return list(await gather(files))

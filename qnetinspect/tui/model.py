@@ -39,6 +39,7 @@ class VmView:
     error: TargetFailure | None = None
     findings: tuple[Finding, ...] = ()
     retry_in: float | None = None
+    read_at: float | None = None  # time.time() of the last good reading
 
     @property
     def label(self) -> str:
@@ -82,8 +83,12 @@ class FleetModel:
         vm = self.vms.setdefault(update.target, VmView(update.target))
         findings_changed = vm.findings != update.findings
         vm.state, vm.error, vm.retry_in = update.state, update.error, update.retry_in
-        vm.snapshot, vm.findings = update.snapshot, update.findings
+        vm.snapshot, vm.findings, vm.read_at = update.snapshot, update.findings, update.read_at
         return findings_changed
+
+    def drop(self, target: str) -> None:
+        """Forget a VM (one that is gone) and its findings."""
+        self.vms.pop(target, None)
 
     # ------------------------------------------------------------------ queries
     def fleet_for(self, target: str) -> tuple[Finding, ...]:
@@ -112,10 +117,16 @@ class FleetModel:
     def summary(self) -> str:
         states = [vm.state for vm in self.vms.values()]
         down = sum(s in (VmState.UNREACHABLE, VmState.RECONNECTING) for s in states)
+        busy = sum(s is VmState.BUSY for s in states)
+        gone = sum(s is VmState.GONE for s in states)
         leaks = sum(bool(vm.leaking_hubs) for vm in self.vms.values())
         parts = [f"{len(states)} VM{'s' if len(states) != 1 else ''}"]
         if down:
             parts.append(f"{down} unreachable")
+        if busy:
+            parts.append(f"{busy} busy")
+        if gone:
+            parts.append(f"{gone} gone (d drops)")
         if leaks:
             parts.append(f"{leaks} NAT+external")
         return " · ".join(parts)

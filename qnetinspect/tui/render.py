@@ -23,6 +23,8 @@ STATE_STYLE = {
     VmState.CONNECTING: "dim",
     VmState.RECONNECTING: "yellow",
     VmState.UNREACHABLE: "bold red",
+    VmState.BUSY: "bold yellow",
+    VmState.GONE: "dim",
 }
 LEAK_MARK = "NAT+EXT"
 
@@ -33,13 +35,33 @@ def severity_mark(severity: Severity) -> Text:
     return out
 
 
-def state_text(vm: VmView) -> Text:
+def state_text(vm: VmView, now: float | None = None) -> Text:
     text = vm.state.value
     if vm.error is not None and vm.state in (VmState.UNREACHABLE, VmState.RECONNECTING):
         text = f"{text}: {vm.error.kind}"
         if vm.state is VmState.UNREACHABLE and vm.retry_in is not None:
             text += f", retry in {vm.retry_in:g}s"
+    if vm.state is VmState.BUSY:
+        text = "busy: another client holds the monitor"
+        if vm.retry_in is not None:
+            text += f", retry in {vm.retry_in:g}s"
+    if vm.state in (VmState.BUSY, VmState.GONE):
+        text += f", {reading_age(vm.read_at, now)}"
     return Text(text, style=STATE_STYLE[vm.state])
+
+
+def reading_age(read_at: float | None, now: float | None = None) -> str:
+    """``last read 12s ago`` (or ``never read``): how old the reading on screen is."""
+    if read_at is None:
+        return "never read"
+    import time
+
+    age = max(0.0, (time.time() if now is None else now) - read_at)
+    if age < 120:
+        return f"last read {age:.0f}s ago"
+    if age < 7200:
+        return f"last read {age / 60:.0f}min ago"
+    return f"last read {age / 3600:.0f}h ago"
 
 
 def vm_label(vm: VmView, extra: tuple[Finding, ...] = ()) -> Text:
@@ -50,6 +72,12 @@ def vm_label(vm: VmView, extra: tuple[Finding, ...] = ()) -> Text:
         out.append(" ")
     if vm.state in (VmState.UNREACHABLE, VmState.RECONNECTING):
         out.append(" DOWN ", style="bold white on dark_red")
+        out.append(" ")
+    elif vm.state is VmState.BUSY:
+        out.append(" BUSY ", style="bold black on yellow")
+        out.append(" ")
+    elif vm.state is VmState.GONE:
+        out.append(" GONE ", style="bold white on grey37")
         out.append(" ")
     out.append(vm.label, style="bold")
     if vm.label != vm.target:

@@ -24,6 +24,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict[str, An
         return 0
 
     monkeypatch.setattr("qnetinspect.tui.app.run_tui", fake)
+    monkeypatch.setattr("qnetinspect.cli.tui.terminal_missing", lambda: None)  # as on a terminal
     return seen
 
 
@@ -31,7 +32,27 @@ def test_tui_options_reach_run_tui(calls: list[tuple[list[str], dict[str, Any]]]
     """`tui A B --interval 5 --allow-changes` passes targets, interval and the change switch."""
     assert main(["tui", "/tmp/a.qmp", "/tmp/b.qmp", "--interval", "5", "--allow-changes"]) == 0
     assert calls == [(["/tmp/a.qmp", "/tmp/b.qmp"],
-                      {"interval": 5.0, "allow_changes": True, "config": None})]
+                      {"interval": 5.0, "allow_changes": True, "config": None, "hold": False})]
+
+
+def test_hold_reaches_run_tui(calls: list[tuple[list[str], dict[str, Any]]]) -> None:
+    """`tui --hold` asks for persistent sessions; the default is brief ones."""
+    assert main(["tui", "--hold", "/tmp/a.qmp"]) == 0
+    assert main(["tui", "/tmp/a.qmp"]) == 0
+    assert [c[1]["hold"] for c in calls] == [True, False]
+
+
+def test_tui_without_a_terminal_exits_2_without_drawing() -> None:
+    """`qnetinspect tui X </dev/null | cat`: a clear one-line error, exit 2, no escape codes."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "qnetinspect", "tui", "/tmp/none.qmp"],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert out.stderr.splitlines() == [
+        "qnetinspect: tui needs a terminal, and stdin is not one: use `qnetinspect show` or "
+        "`qnetinspect check` from scripts and cron"]
 
 
 def test_bare_command_is_the_tui(calls: list[tuple[list[str], dict[str, Any]]]) -> None:

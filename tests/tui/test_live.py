@@ -22,7 +22,9 @@ from qnetinspect.live import (
     diff,
 )
 from qnetinspect.models import Snapshot
+from qnetinspect.qmp.address import QmpAddress
 from qnetinspect.qmp.replay import ReplayServer
+from qnetinspect.qmp.session import QmpSession
 from qnetinspect.targets import Target
 
 from .conftest import CAPTURES
@@ -92,9 +94,9 @@ async def test_static_source_publishes_each_snapshot_then_fleet(fleet: list[Snap
 
 
 async def test_qmp_event_triggers_an_immediate_refresh(replay: ReplayServer) -> None:
-    """A NIC_RX_FILTER_CHANGED event makes the watcher read that VM again at once."""
+    """With --hold, a NIC_RX_FILTER_CHANGED event makes the watcher read that VM again at once."""
     rec = Recorder()
-    watcher = Watcher([str(replay.socket_path)], interval=3600, reader=rec.reader)
+    watcher = Watcher([str(replay.socket_path)], interval=3600, reader=rec.reader, hold=True)
     async with anyio.create_task_group() as tg:
         tg.start_soon(watcher.run, rec.sink)
         await _until(lambda: rec.reads == 1 and replay.connections == 1)
@@ -160,3 +162,113 @@ async def test_unreachable_target_backs_off_exponentially_with_a_cap() -> None:
     assert all(u.error is not None and u.error.kind == "not-found" for u in down)
     logged = [c for u in rec.vm_updates() for c in u.changes]
     assert logged == [Change(f"{d}/none.qmp", "state", "vm", "unreachable (not-found)")]
+
+
+async def test_brief_sessions_leave_the_monitor_free_between_refreshes(
+    replay: ReplayServer,
+) -> None:
+    """By default every refresh connects, reads and disconnects: another client gets the
+    one-client monitor between two refreshes at once."""
+    rec = Recorder()
+    watcher = Watcher([str(replay.socket_path)], interval=0.2, reader=rec.reader)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watcher.run, rec.sink)
+        await _until(lambda: rec.reads >= 3)
+        for _ in range(5):  # like cron's check, while the watcher keeps refreshing
+            async with QmpSession(str(replay.socket_path), timeout=5) as other:
+                assert "hub0port0" in await other.hmp("info network")
+        tg.cancel_scope.cancel()
+    assert replay.connections >= 3 + 5  # a session per read
+    assert replay.most_active == 1
+
+
+async def test_busy_monitor_is_busy_with_the_last_reading_kept(replay: ReplayServer) -> None:
+    """A monitor another client holds is BUSY (not unreachable), keeps its last snapshot and
+    when it was read, retries with jitter, and is read again once the other client leaves."""
+    rec = Recorder()
+    watcher = Watcher([str(replay.socket_path)], interval=0.2, timeout=0.3, reader=rec.reader,
+                      backoff=(0.05, 0.2))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watcher.run, rec.sink)
+        await _until(lambda: rec.reads >= 1)
+        async with QmpSession(str(replay.socket_path), timeout=5):
+            await _until(lambda: any(u.state is VmState.BUSY for u in rec.vm_updates()))
+            reads = rec.reads
+        await _until(lambda: rec.reads > reads and rec.vm_updates()[-1].state
+                     is VmState.CONNECTED)
+        tg.cancel_scope.cancel()
+    busy = [u for u in rec.vm_updates() if u.state is VmState.BUSY]
+    assert all(u.error is not None and u.error.kind == "busy" for u in busy)
+    assert all(u.snapshot is not None and u.read_at is not None for u in busy)
+    assert all(u.retry_in is not None for u in busy)
+    assert not any(u.state is VmState.UNREACHABLE for u in rec.vm_updates())
+
+
+async def test_run_exclusive_runs_in_the_watchers_slot(replay: ReplayServer) -> None:
+    """A job given to run_exclusive runs while the watcher keeps refreshing, never in a
+    second session beside it, and the VM is read again right after."""
+    rec = Recorder()
+    watcher = Watcher([str(replay.socket_path)], interval=0.2, reader=rec.reader)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watcher.run, rec.sink)
+        await _until(lambda: rec.reads >= 1)
+
+        async def job(session: Any) -> str:
+            return str(await session.hmp("info network"))
+
+        for _ in range(3):
+            assert "hub0port0" in await watcher.run_exclusive(str(replay.socket_path), job)
+        reads = rec.reads
+        await _until(lambda: rec.reads > reads)
+        tg.cancel_scope.cancel()
+    assert replay.most_active == 1
+
+
+@pytest.mark.parametrize("hold", [False, True])
+async def test_run_exclusive_with_hold_uses_the_held_session(
+    replay: ReplayServer, hold: bool
+) -> None:
+    """With --hold, the job runs in the watcher's own session (no second connection)."""
+    rec = Recorder()
+    watcher = Watcher([str(replay.socket_path)], interval=3600, reader=rec.reader, hold=hold)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watcher.run, rec.sink)
+        await _until(lambda: rec.reads >= 1)
+        before = replay.connections
+
+        async def job(session: Any) -> object:
+            return await session.execute("query-status")
+
+        await watcher.run_exclusive(str(replay.socket_path), job)
+        await _until(lambda: rec.reads >= 2)
+        tg.cancel_scope.cancel()
+    assert replay.connections == (before if hold else before + 2)  # job + the re-read
+    assert replay.most_active == 1
+
+
+async def test_targets_are_re_expanded_new_appear_gone_are_marked(
+    replay: ReplayServer,
+) -> None:
+    """expand() is asked again every interval: a new VM appears and is read, one no longer
+    listed is marked GONE (its last reading kept) and can be dropped."""
+    rec = Recorder()
+    missing = Target(spec="/nonexistent/qni.qmp", kind="qmp",
+                     address=QmpAddress(path="/nonexistent/qni.qmp"))
+    listed = [missing]
+    real = Target(spec=str(replay.socket_path), kind="qmp",
+                  address=QmpAddress(path=str(replay.socket_path)))
+    watcher = Watcher([missing], interval=0.2, reader=rec.reader, expand=lambda: list(listed))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watcher.run, rec.sink)
+        await _until(lambda: any(u.target == missing.spec for u in rec.vm_updates()))
+        listed.append(real)  # a VM started after the watcher
+        await _until(lambda: rec.reads >= 1)
+        assert real.spec in watcher.targets
+        listed.remove(missing)
+        await _until(lambda: any(u.target == missing.spec and u.state is VmState.GONE
+                                 for u in rec.vm_updates()))
+        watcher.drop(missing.spec)
+        assert missing.spec not in watcher.targets
+        tg.cancel_scope.cancel()
+    appeared = [c for u in rec.vm_updates() for c in u.changes if c.target == real.spec]
+    assert appeared[0] == Change(real.spec, "state", "vm", "appeared")

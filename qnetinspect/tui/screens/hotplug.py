@@ -14,7 +14,8 @@ screen dismisses with True when a change was applied, False otherwise.
 from __future__ import annotations
 
 import shlex
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
 
 from rich.text import Text
 from textual import on, work
@@ -41,7 +42,10 @@ from qnetinspect.hotplug.plan import (
 )
 from qnetinspect.hotplug.schema import parse_option
 from qnetinspect.models import Severity, Snapshot
+from qnetinspect.qmp.session import QmpSession
 from qnetinspect.tui import render
+
+T = TypeVar("T")
 
 CSS = """
 HotplugScreen, ConfirmChangeScreen {
@@ -146,12 +150,26 @@ class HotplugScreen(ModalScreen[bool]):
 
         self.app.push_screen(ConfirmChangeScreen(plan), callback=chosen)
 
+    async def in_session(self, job: Callable[[QmpSession], Awaitable[T]]) -> T:
+        """Run ``job`` in the app's session slot for this VM: the watcher owns the connection,
+        a second session beside it would find the monitor busy."""
+        run_exclusive = getattr(self.app, "run_exclusive", None)
+        if run_exclusive is None:  # a bare app (tests of the screen alone)
+            async with live.session_for(self.target) as session:
+                return await job(session)
+        # the watcher's sessions are QmpSessions (or test doubles of one)
+        result: T = await run_exclusive(self.target, job)
+        return result
+
     @work(exclusive=True, group="hotplug-apply")
     async def apply(self, plan: Plan, *, force: bool = False, **apply_kw: Any) -> None:
         self.show_error("applying ...")
+
+        async def job(session: QmpSession) -> live.ApplyResult:
+            return await live.apply_plan(session, plan, force=force, **apply_kw)
+
         try:
-            async with live.session_for(self.target) as session:
-                result = await live.apply_plan(session, plan, force=force, **apply_kw)
+            result = await self.in_session(job)
         except QNetInspectError as exc:
             self.show_error(str(exc))
             return
@@ -211,11 +229,13 @@ class AddNetdevScreen(HotplugScreen):
     @work(exclusive=True, group="hotplug-context")
     async def load_context(self) -> None:
         """Read the live QEMU's schema, NIC models and free root ports for the checks."""
+        others = self.other_snapshots()
+
+        async def job(session: QmpSession) -> PlanContext:
+            return await live.read_context(session, self.snapshot, others)
+
         try:
-            async with live.session_for(self.target) as session:
-                self.context = await live.read_context(
-                    session, self.snapshot, self.other_snapshots()
-                )
+            self.context = await self.in_session(job)
         except QNetInspectError as exc:
             self.query_one("#status", Static).update(
                 Text(f"cannot read {self.target}: {exc} (options are not checked)", style="yellow")

@@ -1,0 +1,156 @@
+"""The composition root: targets -> sessions -> snapshots -> findings. It owns every connection.
+
+- ``inspect(specs, ...)``: one pass (show, check, demo): expand the targets, read each VM in a
+  brief session (connect, negotiate, read, disconnect), evaluate the rules.
+- ``watch(specs, ...)``: a live view (the TUI): a ``qnetinspect.live.Watcher`` that re-expands
+  the targets every interval, reads in brief sessions (or holds them with ``hold=True``), and is
+  the one owner of each VM's connection: ``run_exclusive(target, job)`` runs a hot-plug job in
+  that VM's slot.
+
+A QEMU monitor serves one client at a time, and cron's ``check``, Proxmox's qemu-server or a
+person's qmp-shell need it too: nothing here holds a monitor between reads unless asked to.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from qnetinspect.errors import UsageError
+
+if TYPE_CHECKING:
+    from qnetinspect.config import Config
+    from qnetinspect.live import Watcher
+    from qnetinspect.models import Finding, Snapshot
+    from qnetinspect.targets import Target
+
+NO_TARGET = ("no target: give TARGET... (a socket path, tcp:HOST:PORT, a glob, auto, - or "
+             "file:PATH) or `targets` in the config file")
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """One pass over the targets: a snapshot per target (in order), every finding, wall time."""
+
+    snapshots: list[Snapshot]
+    findings: list[Finding]
+    duration: float
+    config: Config
+
+
+def target_specs(specs: Sequence[str], config: Config, *, default: Sequence[str] = ()) -> list[str]:
+    """The specs to expand: the given ones, else the config's ``targets``, else ``default``.
+
+    Raises UsageError when there is none at all.
+    """
+    chosen = list(specs) or list(config.targets) or list(default)
+    if not chosen:
+        raise UsageError(NO_TARGET)
+    return chosen
+
+
+def inspect(
+    specs: Sequence[str],
+    *,
+    config_path: str | None = None,
+    config: Config | None = None,
+    timeout: float | None = None,
+    concurrency: int | None = None,
+    read_stdin: Callable[[], str] | None = None,
+) -> Inspection:
+    """Expand ``specs`` (none: the config's targets), read every VM once in brief sessions and
+    evaluate the rules. ``read_stdin`` reads the text of a ``-`` target.
+
+    Raises UsageError (bad target, no target, bad config) and InputError (stdin unreadable).
+    """
+    import qnetinspect.inventory  # noqa: F401 - imported before the clock starts
+    from qnetinspect.config import load_config
+    from qnetinspect.rules import evaluate
+    from qnetinspect.targets import expand_targets
+
+    config = config if config is not None else load_config(config_path)
+    targets = expand_targets(target_specs(specs, config))
+    if not targets:  # only `auto` can expand to nothing
+        print("qnetinspect: auto: no QMP socket of a running QEMU found", file=sys.stderr)
+    stdin_text = None
+    if any(t.kind == "stdin" for t in targets):
+        stdin_text = (read_stdin or sys.stdin.read)()
+    started = time.monotonic()
+    snapshots = run_gather(
+        targets,
+        timeout=timeout if timeout is not None else config.timeout,
+        concurrency=concurrency if concurrency is not None else config.concurrency,
+        stdin_text=stdin_text,
+    )
+    duration = time.monotonic() - started
+    return Inspection(snapshots, evaluate(snapshots, config), duration, config)
+
+
+def run_gather(
+    targets: Sequence[Target], *, timeout: float, concurrency: int, stdin_text: str | None
+) -> list[Snapshot]:
+    """``inventory.gather`` on a fresh event loop, with asyncio's stray noise kept off stderr."""
+    import asyncio
+    import logging
+
+    from qnetinspect.inventory import gather
+
+    # A peer that drops the connection makes asyncio log "socket.send() raised exception" and
+    # qemu.qmp leave a finished future unread; the target's error kind already says it.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+
+    async def main() -> list[Snapshot]:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: None)
+        return await gather(targets, timeout=timeout, concurrency=concurrency,
+                            stdin_text=stdin_text)
+
+    return asyncio.run(main())
+
+
+def watch(
+    specs: Sequence[str],
+    *,
+    config: Config,
+    interval: float = 2.0,
+    hold: bool = False,
+) -> Watcher:
+    """A live source for ``specs`` (none: the config's targets, else ``auto``).
+
+    The targets are expanded again every interval (globs, ``auto``): new VMs appear, VMs gone
+    are marked so. Saved text (``file:``) is read once. Raises UsageError for a bad spec.
+    """
+    from qnetinspect.live import Watcher, cross_vm_evaluator, default_evaluator
+    from qnetinspect.targets import expand_targets
+
+    chosen = target_specs(specs, config, default=["auto"])
+    expanded = expand_targets(chosen, allow_stdin=False)  # usage errors now, not in the TUI
+    files = [t for t in expanded if t.kind != "qmp"]
+    static = {}
+    if files:
+        static = {s.target: s for s in run_gather(files, timeout=config.timeout,
+                                                  concurrency=config.concurrency,
+                                                  stdin_text=None)}
+    glob_specs = [s for s in chosen if not s.startswith("file:")]
+
+    def expand() -> list[Target]:
+        found: list[Target] = []
+        for spec in glob_specs:
+            try:
+                found.extend(expand_targets([spec], allow_stdin=False))
+            except UsageError:
+                continue  # a glob that matches nothing now: its VMs are gone, not a typo
+        return [t for t in found if t.kind == "qmp"]
+
+    return Watcher(
+        [t for t in expanded if t.kind == "qmp"],
+        interval=interval,
+        timeout=config.timeout,
+        evaluator=default_evaluator(config),
+        fleet_evaluator=cross_vm_evaluator(config),
+        static=static,
+        hold=hold,
+        expand=expand,
+    )
