@@ -79,10 +79,44 @@ def _version() -> str:
         return "qnetinspect (not installed)"
 
 
+#: how a target starts when it is not a plain path (see qnetinspect.targets)
+TARGET_PREFIXES = ("unix:", "tcp:", "file:", "libvirt:")
+
+
+def is_target_form(word: str) -> bool:
+    """Whether ``word`` reads as a target: a path that exists, ``unix:``, ``tcp:``, ``file:``,
+    ``libvirt:``, a glob (``*?[``), ``auto`` or ``-``."""
+    import os
+
+    return (
+        word in ("auto", "-")
+        or word.startswith(TARGET_PREFIXES)
+        or any(c in word for c in "*?[")
+        or os.path.exists(word)
+    )
+
+
+def _not_a_command(word: str) -> str:
+    """The one-line usage error for a first word that is neither a command nor a target
+    (``!r`` escapes control characters, so a crafted word cannot drive the terminal)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    hint = f"did you mean `qnetinspect {close[0]}`? " if close else ""
+    return (
+        f"qnetinspect: error: {word!r} is neither a command nor a target (no such "
+        f"file): {hint}commands: {', '.join(COMMANDS)}; targets: a socket path, unix:PATH, "
+        "tcp:HOST:PORT, file:PATH, libvirt:DOMAIN, a glob, auto or -"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    # bare `qnetinspect [TARGET...]` is the TUI
+    # bare `qnetinspect [TARGET...]` is the TUI; a typo (`chek`) must not open a TUI on it
     if not args_list or (args_list[0] not in COMMANDS and not args_list[0].startswith("-")):
+        if args_list and not is_target_form(args_list[0]):
+            print(_not_a_command(args_list[0]), file=sys.stderr)
+            return exit_codes.USAGE
         args_list.insert(0, "tui")
     parser = build_parser()
     if args_list[0] in ("lint", "migrate") and "--" not in args_list:
