@@ -25,6 +25,7 @@ from qnetinspect.hotplug.schema import NetdevSchema
 from qnetinspect.models import Snapshot, Topology
 from qnetinspect.parse import parse_info_network
 from qnetinspect.qmp.session import QmpSession
+from qnetinspect.qmp.transport import WaitingSession
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ def session_for(spec: str, *, timeout: float = 5.0) -> QmpSession:
     target = targets[0]
     if target.kind != "qmp" or target.address is None:
         raise UsageError(f"{spec!r}: a change needs a live QMP socket, not saved text")
-    return QmpSession(target.address, timeout=timeout, target=target.spec)
+    # waits (within timeout) while another client holds the monitor, instead of failing at once
+    return WaitingSession(target.address, timeout=timeout, target=target.spec)
 
 
 async def read_snapshot(session: QmpSession, target: str) -> Snapshot:

@@ -138,3 +138,18 @@ async def open_session(
         # jitter keeps many waiting qnetinspects from knocking at the same instant
         await anyio.sleep(delay * random.uniform(0.5, 1.5))
         delay = min(RETRY_MAX, delay * 2)
+
+
+class WaitingSession(QmpSession):
+    """A ``QmpSession`` whose ``open()`` waits its turn on a busy monitor (``open_session``):
+    for one-shot commands (``qnetinspect add/remove/link``) that should not fail only because
+    cron's ``check`` or a TUI refresh holds the monitor for a moment.
+
+    Raises from ``open()`` what ``open_session`` raises (busy, no-greeting, not-found ...).
+    """
+
+    async def open(self) -> None:
+        session = await open_session(self.address, target=self.target, timeout=self.timeout)
+        assert isinstance(session, QmpSession)
+        # take over the negotiated client (same package: the session's internals are ours)
+        self._client, self._open, self.peer_pid = session._client, True, session.peer_pid

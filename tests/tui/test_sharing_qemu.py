@@ -199,3 +199,42 @@ async def test_a_vm_started_after_the_tui_opened_on_a_glob_appears(
         await pilot.press("d")
         await wait_until(pilot, lambda: str(later.qmp_path) not in app.model.vms)
         assert not tree.has_vm(str(later.qmp_path))
+
+
+def _link(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "qnetinspect", "link", *args],
+                          capture_output=True, text=True, timeout=60, env=env)
+
+
+@pytest.mark.qemu
+async def test_cli_hotplug_waits_its_turn_then_reports_busy(
+    start_vm: StartVm, tmp_path: Path,
+) -> None:
+    """`qnetinspect link` on a monitor another client holds for a moment waits and succeeds;
+    held for longer than its --timeout, it fails with one line saying busy."""
+    import os
+
+    from qnetinspect.qmp.session import QmpSession
+
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    vm = start_vm(CLEAN, name="lk")
+    args = (str(vm.qmp_path), "nic0", "down", "--yes", "--timeout")
+    async with anyio.create_task_group() as tg:
+        holding = anyio.Event()
+
+        async def hold_briefly() -> None:
+            async with QmpSession(str(vm.qmp_path)):
+                holding.set()
+                await anyio.sleep(1.0)  # the CLI connects meanwhile and waits in the queue
+
+        tg.start_soon(hold_briefly)
+        await holding.wait()
+        waited = await anyio.to_thread.run_sync(lambda: _link(*args, "10", env=env))
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+
+    async with QmpSession(str(vm.qmp_path)):  # held for the whole run of the command
+        refused = await anyio.to_thread.run_sync(lambda: _link(*args, "1", env=env))
+    assert refused.returncode != 0
+    assert refused.stderr.count("\n") == 1 and "busy: another client holds the monitor" in (
+        refused.stderr), refused.stderr
