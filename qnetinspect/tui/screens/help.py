@@ -31,6 +31,7 @@ NAT backend with an external backend (marked **NAT+EXT** in red).
 | `?` | this help |
 | `q` | quit |
 | `a` `x` `l` | add a backend, remove a NIC, toggle a link (only with `--allow-changes`) |
+| `d` | drop the VMs marked gone |
 
 ## Glossary
 
@@ -55,9 +56,20 @@ use the VM's NAT to reach the host's networks: that is the **NAT+EXT** finding.
 ## States
 
 **connected**: read over QMP on the last refresh. **unreachable (kind)**: the last attempt
-failed: not-found, refused, timeout, no-greeting (another client holds the monitor), ...
-**reconnecting**: trying again, with a growing pause (0.5 s up to 10 s). **static**: saved
-text, read once.
+failed: not-found, refused, timeout, no-greeting (QEMU is stopped), ...
+**reconnecting**: trying again, with a growing pause (0.5 s up to 10 s). **busy**: another
+client (cron's `check`, Proxmox, a qmp-shell) held the monitor for the whole timeout; the last
+reading stays on screen with its age, and we try again. **gone**: its glob or `auto` no longer
+finds it (`d` drops it). **static**: saved text, read once.
+
+## Sharing the monitor
+
+A QEMU monitor serves one client at a time. By default each refresh is a brief session
+(connect, read, disconnect; the header says "brief sessions"), so other clients get their
+turn. With `--hold` ("holding monitors" in the header) each VM's session stays open and
+refreshes on QMP events too, and no one else can use that monitor while the TUI runs: use it
+only for monitors dedicated to qnetinspect. Hot-plug (`a` `x` `l`) runs in the watcher's own
+session slot for that VM.
 """
 
 
