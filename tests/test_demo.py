@@ -191,6 +191,7 @@ def test_demo_opens_the_tui_on_every_socket(monkeypatch: pytest.MonkeyPatch) -> 
     fake = types.ModuleType("qnetinspect.tui.app")
     fake.run_tui = fake_run_tui  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "qnetinspect.tui.app", fake)
+    monkeypatch.setattr("qnetinspect.cli.tui.terminal_missing", lambda: None)  # on a terminal
     args = argparse.Namespace(no_tui=False, hold=False, keep_dir=False, replay=True)
     assert demo_cli.run(args) == 0
     ((targets, title),) = calls
@@ -311,3 +312,14 @@ def test_demo_watchdog_stops_every_vm_when_unwinding_hangs() -> None:
     assert not any(_alive(p) for p in pids)
     workdir = _DIR.search(err)
     assert workdir and not Path(workdir.group(1)).exists()
+
+
+def test_demo_without_a_terminal_prints_the_report_instead_of_drawing() -> None:
+    """`qnetinspect demo --replay </dev/null | cat` prints the report and exits, never draws."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "qnetinspect", "demo", "--replay"],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "no terminal: printing the report instead of opening the TUI" in out.stderr
+    assert "== segment-a (" in out.stdout and "\x1b[" not in out.stdout

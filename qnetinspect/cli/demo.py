@@ -245,7 +245,11 @@ def _run_replay(workdir: Path, args: argparse.Namespace) -> int:
 
 
 def _present(targets: Sequence[str], whats: Sequence[str], args: argparse.Namespace) -> int:
-    if not args.no_tui:
+    from qnetinspect.cli.tui import terminal_missing
+
+    if not args.no_tui and terminal_missing() is not None:
+        _log("no terminal: printing the report instead of opening the TUI")
+    elif not args.no_tui:
         try:
             from qnetinspect.tui.app import run_tui
         except ImportError:
@@ -263,16 +267,14 @@ def _present(targets: Sequence[str], whats: Sequence[str], args: argparse.Namesp
 
 def _print_report(targets: Sequence[str], whats: Sequence[str]) -> None:
     """What each VM shows, then ``qnetinspect show``'s text: per VM its diagram and findings."""
-    import anyio
-
-    from qnetinspect.inventory import gather
+    from qnetinspect.config import Config
     from qnetinspect.migrate import with_migrated_fixes
     from qnetinspect.report.text import render_text
-    from qnetinspect.rules import evaluate
-    from qnetinspect.targets import expand_targets
+    from qnetinspect.service import inspect
 
-    snapshots = anyio.run(gather, expand_targets(list(targets), allow_stdin=False))
-    findings = with_migrated_fixes(evaluate(snapshots), snapshots)
+    done = inspect(list(targets), config=Config())  # the demo ignores the user's config
+    snapshots = done.snapshots
+    findings = with_migrated_fixes(done.findings, snapshots)
     width = max(len(s.label) for s in snapshots)
     legend = [f"{TITLE}: {len(snapshots)} VMs"]
     legend += [f"  {s.label:<{width}}  {what}" for s, what in zip(snapshots, whats, strict=True)]
