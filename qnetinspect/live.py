@@ -56,6 +56,8 @@ FULL_READ_EVERY = 10
 
 MIN_INTERVAL = 0.2
 MAX_INTERVAL = 3600.0
+#: brief sessions a watcher has open at once (see Watcher._limiter)
+BRIEF_CONCURRENCY = 32
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 10.0
 
@@ -492,6 +494,7 @@ class Watcher(_Base):
         quick_probe: bool | None = None,
         hold: bool = False,
         expand: Callable[[], Sequence[Target]] | None = None,
+        concurrency: int = BRIEF_CONCURRENCY,
     ) -> None:
         super().__init__(evaluator, interval, fleet_evaluator)
         self._static = dict(static or {})
@@ -509,6 +512,9 @@ class Watcher(_Base):
         self._locks: dict[str, anyio.Lock] = {}
         self._held: dict[str, Session] = {}  # hold mode: each VM's open session
         self._scopes: dict[str, anyio.CancelScope] = {}
+        # brief sessions open at once: 200 interleaved on one event loop would each stay open
+        # (holding its monitor) for the whole round; a few at a time are each over in a moment
+        self._limiter = anyio.CapacityLimiter(max(1, concurrency))
         self._tg: anyio.abc.TaskGroup | None = None
         for t in self.targets:
             self._records[t] = _VmRecord()
@@ -686,7 +692,7 @@ class Watcher(_Base):
         asked = True
         rounds = 0
         while True:
-            async with self._lock(target):
+            async with self._lock(target), self._limiter:
                 session = await self._open(target)
                 try:
                     if snapshot is None or asked or rounds % FULL_READ_EVERY == 0 or (

@@ -153,4 +153,5 @@ def watch(
         static=static,
         hold=hold,
         expand=expand,
+        concurrency=config.concurrency,
     )
