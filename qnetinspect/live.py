@@ -580,7 +580,10 @@ class Watcher(_Base):
         while True:
             with anyio.move_on_after(self.interval):
                 await self._expand_wake.wait()
+            asked = self._expand_wake.is_set()
             self._expand_wake = anyio.Event()
+            if self.paused and not asked:
+                continue  # paused: nothing changes on screen until `r` or resume
             try:
                 found = await anyio.to_thread.run_sync(self._expand)
             except Exception:  # discovery failing once must not stop the watcher

@@ -670,6 +670,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="hot-plug captures: start before the recorded steps and play them as they come",
     )
+    parser.add_argument(
+        "--max-clients",
+        type=int,
+        default=1,
+        metavar="N",
+        help="clients served at once (default 1, like QEMU; 0: no limit)",
+    )
     args = parser.parse_args(argv)
     try:
         capture = load_capture(args.capture)
@@ -683,7 +690,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stop.set)
         async with ReplayServer(
-            capture, args.socket, vm_name=args.name, play_steps=args.play_steps
+            capture, args.socket, vm_name=args.name, play_steps=args.play_steps,
+            max_clients=args.max_clients or None,
         ):
             print(f"replay: serving {args.capture} on {args.socket}", file=sys.stderr)
             await stop.wait()
