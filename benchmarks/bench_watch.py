@@ -121,7 +121,13 @@ def main() -> int:
     parser.add_argument("--hold-seconds", type=float, default=20.0)
     parser.add_argument("--presses", type=int, default=40)
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="brief sessions open at once (default: the Watcher's)")
     args = parser.parse_args()
+    if args.concurrency:
+        import qnetinspect.live
+
+        qnetinspect.live.BRIEF_CONCURRENCY = args.concurrency
 
     from bench_tui import _press_latency, _stats
 

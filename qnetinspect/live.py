@@ -494,7 +494,7 @@ class Watcher(_Base):
         quick_probe: bool | None = None,
         hold: bool = False,
         expand: Callable[[], Sequence[Target]] | None = None,
-        concurrency: int = BRIEF_CONCURRENCY,
+        concurrency: int | None = None,
     ) -> None:
         super().__init__(evaluator, interval, fleet_evaluator)
         self._static = dict(static or {})
@@ -514,7 +514,7 @@ class Watcher(_Base):
         self._scopes: dict[str, anyio.CancelScope] = {}
         # brief sessions open at once: 200 interleaved on one event loop would each stay open
         # (holding its monitor) for the whole round; a few at a time are each over in a moment
-        self._limiter = anyio.CapacityLimiter(max(1, concurrency))
+        self._limiter = anyio.CapacityLimiter(max(1, concurrency or BRIEF_CONCURRENCY))
         self._tg: anyio.abc.TaskGroup | None = None
         for t in self.targets:
             self._records[t] = _VmRecord()

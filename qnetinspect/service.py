@@ -153,5 +153,4 @@ def watch(
         static=static,
         hold=hold,
         expand=expand,
-        concurrency=config.concurrency,
     )
