@@ -5,7 +5,7 @@ Starts N real QEMUs (default 200, ``-M pc -S``), then measures, in the same run:
 
 1. one refresh round: the ``Watcher`` (brief sessions: connect, negotiate, read everything,
    disconnect, then the rules) asked to refresh every VM at once, until every VM was read,
-   against the minimal raw asyncio client of ``bench_check.py`` doing the same brief sessions
+   against the minimal raw asyncio client of ``raw_client.py`` doing the same brief sessions
    (greeting, capabilities, the pipelined queries, qom-get of each peripheral) over the same
    sockets; interleaved rounds, medians, ratio (target <= 1.3);
 2. the fraction of time each monitor is held (from our connect to our disconnect) while the
@@ -33,7 +33,29 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from bench_check import _net_args, raw_all  # noqa: E402  (a sibling script)
+from bench_check import _net_args  # noqa: E402  (sibling scripts)
+from raw_client import one as raw_one  # noqa: E402
+
+
+async def raw_all(paths: list[str], timeout: float) -> list[Any]:
+    """The raw client's brief sessions ("same" reads as ours), all at once."""
+    import asyncio
+
+    async def bounded(path: str) -> Any:
+        async with asyncio.timeout(timeout):
+            return await raw_one(path, "same")
+
+    results = await asyncio.gather(*(bounded(p) for p in paths), return_exceptions=True)
+    return [{"error": repr(r)} if isinstance(r, BaseException) else {"read": r}
+            for r in results]
+
+
+def _quiet_loop() -> None:
+    """Sessions cut short when the benchmark stops leave qemu.qmp futures nobody reads; asyncio
+    would print each at exit (the TUI and `check` do not show this: they close them)."""
+    import asyncio
+
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: None)
 
 
 async def _watch_rounds(sockets: list[str], rounds: int, raw_times: list[float],
@@ -54,6 +76,7 @@ async def _watch_rounds(sockets: list[str], rounds: int, raw_times: list[float],
         if getattr(update, "error", None) is not None:
             failed.append(f"{update.target}: {update.error.kind}")
 
+    _quiet_loop()
     times: list[float] = []
     watcher = Watcher(sockets, interval=3600, timeout=timeout, reader=reader)
     async with anyio.create_task_group() as tg:
@@ -102,6 +125,7 @@ async def _held_fraction(sockets: list[str], seconds: float, timeout: float) -> 
     def factory(address: Any, target: str, t: float) -> Any:
         return Timed(address, timeout=t, target=target)
 
+    _quiet_loop()
     watcher = Watcher(sockets, interval=2.0, timeout=timeout, session_factory=factory)
     async with anyio.create_task_group() as tg:
         tg.start_soon(watcher.run, lambda update: None)
