@@ -33,7 +33,13 @@ import anyio
 
 from qnetinspect.errors import TargetError
 from qnetinspect.models import Finding, NetClient, Snapshot, TargetFailure, Topology, VmInfo
-from qnetinspect.qmp.transport import Session, SessionFactory, open_session, qmp_session
+from qnetinspect.qmp.transport import (
+    Session,
+    SessionFactory,
+    brief_session,
+    open_session,
+    qmp_session,
+)
 from qnetinspect.targets import Target
 
 T = TypeVar("T")
@@ -503,7 +509,10 @@ class Watcher(_Base):
         self.timeout = timeout
         self.hold = hold
         self._reader = reader or default_reader
+        # hot-plug jobs and --hold need events (qemu.qmp); the refreshes of the default mode
+        # use the lean read-only client: its per-connection cost is paid on every refresh
         self._session_factory = session_factory or qmp_session
+        self._brief_factory = session_factory or brief_session
         self._backoff = backoff
         self._expand = expand
         self._expand_wake = anyio.Event()
@@ -567,12 +576,12 @@ class Watcher(_Base):
             if target in self._slots:
                 self._slots[target].poke(refresh=True)
 
-    async def _open(self, target: str) -> Session:
+    async def _open(self, target: str, *, brief: bool = False) -> Session:
         t = self._targets.get(target) or as_target(target)
         assert t.address is not None
-        return await open_session(
-            t.address, target=t.spec, timeout=self.timeout, factory=self._session_factory
-        )
+        factory = self._brief_factory if brief else self._session_factory
+        return await open_session(t.address, target=t.spec, timeout=self.timeout,
+                                  factory=factory)
 
     # ------------------------------------------------------------------ targets coming and going
     async def _expand_loop(self) -> None:
@@ -696,7 +705,7 @@ class Watcher(_Base):
         rounds = 0
         while True:
             async with self._lock(target), self._limiter:
-                session = await self._open(target)
+                session = await self._open(target, brief=True)
                 try:
                     if snapshot is None or asked or rounds % FULL_READ_EVERY == 0 or (
                         not self._quick_probe

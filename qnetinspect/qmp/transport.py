@@ -83,8 +83,15 @@ SessionFactory = Callable[[QmpAddress, str, float], Session]
 
 
 def qmp_session(address: QmpAddress, target: str, timeout: float) -> Session:
-    """The real session factory (qemu.qmp over a socket)."""
+    """The real session factory (qemu.qmp over a socket): events, hot-plug, ``--hold``."""
     return QmpSession(address, timeout=timeout, target=target)
+
+
+def brief_session(address: QmpAddress, target: str, timeout: float) -> Session:
+    """The lean session factory for read-only brief sessions (no events)."""
+    from qnetinspect.qmp.brief import BriefSession
+
+    return BriefSession(address, timeout=timeout, target=target)
 
 
 def process_stopped(pid: int | None) -> bool:
