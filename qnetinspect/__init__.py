@@ -1,6 +1,7 @@
 """qnetinspect: see, check and fix the networks of running QEMU VMs.
 
-Public API: ``parse_info_network``, ``Topology`` and the other models, ``Finding``, ``Severity``.
+Public API: ``parse_info_network``, ``Topology`` and the other models, ``Finding``, ``Severity``,
+``inspect`` (one pass over targets) and ``watch`` (a live source), from ``qnetinspect.service``.
 """
 
 from qnetinspect.models import (
@@ -16,6 +17,7 @@ from qnetinspect.models import (
     UsernetForward,
 )
 from qnetinspect.parse import parse_info_network, parse_usernet
+from qnetinspect.service import inspect, watch
 
 __all__ = [
     "Filter",
@@ -28,7 +30,9 @@ __all__ = [
     "Topology",
     "UnparsedLine",
     "UsernetForward",
+    "inspect",
     "parse_info_network",
     "parse_usernet",
+    "watch",
 ]
 __version__ = "0.1.0"

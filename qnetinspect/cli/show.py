@@ -48,12 +48,13 @@ def _print_coloured(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qnetinspect.cli.check import document, inspect_all
+    from qnetinspect.cli.check import _read_stdin
+    from qnetinspect.report.json import document
+    from qnetinspect.service import inspect
 
-    snapshots, findings, _, _ = inspect_all(
-        args.targets, config_path=args.config, timeout=args.timeout,
-        concurrency=args.concurrency,
-    )
+    done = inspect(args.targets, config_path=args.config, timeout=args.timeout,
+                   concurrency=args.concurrency, read_stdin=_read_stdin)
+    snapshots, findings = done.snapshots, done.findings
     if any(s.argv for s in snapshots):
         # a person reads `show`: for local VMs whose command line is readable, the fix of a
         # legacy hub is the migrated command line (`check` stays lean for cron)
