@@ -82,6 +82,8 @@ def _version() -> str:
         return "qnetinspect (not installed)"
 
 
+#: options of `tui` that may start a bare `qnetinspect ...` command line
+_TUI_OPTIONS = ("--hold", "--allow-changes", "--interval", "--config")
 #: how a target starts when it is not a plain path (see qnetinspect.targets)
 TARGET_PREFIXES = ("unix:", "tcp:", "file:", "libvirt:")
 
@@ -115,7 +117,10 @@ def _not_a_command(word: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    # bare `qnetinspect [TARGET...]` is the TUI; a typo (`chek`) must not open a TUI on it
+    # bare `qnetinspect [TARGET...]` is the TUI (its options too: `qnetinspect --hold SOCK`);
+    # a typo (`chek`) must not open a TUI on it
+    if args_list and args_list[0] in _TUI_OPTIONS:
+        args_list.insert(0, "tui")
     if not args_list or (args_list[0] not in COMMANDS and not args_list[0].startswith("-")):
         if args_list and not is_target_form(args_list[0]):
             print(_not_a_command(args_list[0]), file=sys.stderr)

@@ -42,6 +42,15 @@ def test_hold_reaches_run_tui(calls: list[tuple[list[str], dict[str, Any]]]) -> 
     assert [c[1]["hold"] for c in calls] == [True, False]
 
 
+def test_bare_command_takes_the_tui_options(
+    calls: list[tuple[list[str], dict[str, Any]]],
+) -> None:
+    """`qnetinspect --hold --interval 5 auto` is `qnetinspect tui --hold --interval 5 auto`."""
+    assert main(["--hold", "--interval", "5", "auto"]) == 0
+    assert calls == [(["auto"], {"interval": 5.0, "allow_changes": False, "config": None,
+                                 "hold": True})]
+
+
 def test_tui_without_a_terminal_exits_2_without_drawing() -> None:
     """`qnetinspect tui X </dev/null | cat`: a clear one-line error, exit 2, no escape codes."""
     import subprocess
