@@ -42,7 +42,6 @@ from qnetinspect.hotplug.plan import (
 )
 from qnetinspect.hotplug.schema import parse_option
 from qnetinspect.models import Severity, Snapshot
-from qnetinspect.qmp.session import QmpSession
 from qnetinspect.tui import render
 
 T = TypeVar("T")
@@ -150,14 +149,14 @@ class HotplugScreen(ModalScreen[bool]):
 
         self.app.push_screen(ConfirmChangeScreen(plan), callback=chosen)
 
-    async def in_session(self, job: Callable[[QmpSession], Awaitable[T]]) -> T:
+    async def in_session(self, job: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``job`` in the app's session slot for this VM: the watcher owns the connection,
         a second session beside it would find the monitor busy."""
         run_exclusive = getattr(self.app, "run_exclusive", None)
         if run_exclusive is None:  # a bare app (tests of the screen alone)
             async with live.session_for(self.target) as session:
                 return await job(session)
-        # the watcher's sessions are QmpSessions (or test doubles of one)
+        # the job gets the watcher's session for this VM (a QmpSession: hot-plug needs events)
         result: T = await run_exclusive(self.target, job)
         return result
 
@@ -165,7 +164,7 @@ class HotplugScreen(ModalScreen[bool]):
     async def apply(self, plan: Plan, *, force: bool = False, **apply_kw: Any) -> None:
         self.show_error("applying ...")
 
-        async def job(session: QmpSession) -> live.ApplyResult:
+        async def job(session: Any) -> live.ApplyResult:
             return await live.apply_plan(session, plan, force=force, **apply_kw)
 
         try:
@@ -231,7 +230,7 @@ class AddNetdevScreen(HotplugScreen):
         """Read the live QEMU's schema, NIC models and free root ports for the checks."""
         others = self.other_snapshots()
 
-        async def job(session: QmpSession) -> PlanContext:
+        async def job(session: Any) -> PlanContext:
             return await live.read_context(session, self.snapshot, others)
 
         try:
