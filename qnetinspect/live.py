@@ -580,8 +580,12 @@ class Watcher(_Base):
         t = self._targets.get(target) or as_target(target)
         assert t.address is not None
         factory = self._brief_factory if brief else self._session_factory
-        return await open_session(t.address, target=t.spec, timeout=self.timeout,
-                                  factory=factory)
+        timeout = self.timeout
+        if brief:
+            # a refresh waits for a busy monitor at most about an interval (it holds one of
+            # the limiter's slots meanwhile), then says busy and retries with backoff
+            timeout = min(self.timeout, max(1.0, self.interval))
+        return await open_session(t.address, target=t.spec, timeout=timeout, factory=factory)
 
     # ------------------------------------------------------------------ targets coming and going
     async def _expand_loop(self) -> None:
