@@ -585,7 +585,8 @@ class Watcher(_Base):
             # a refresh waits for a busy monitor at most about an interval (it holds one of
             # the limiter's slots meanwhile), then says busy and retries with backoff
             timeout = min(self.timeout, max(1.0, self.interval))
-        return await open_session(t.address, target=t.spec, timeout=timeout, factory=factory)
+        return await open_session(t.address, target=t.spec, timeout=timeout, factory=factory,
+                                  command_timeout=self.timeout)
 
     # ------------------------------------------------------------------ targets coming and going
     async def _expand_loop(self) -> None:

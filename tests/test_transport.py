@@ -131,3 +131,23 @@ async def test_watcher_marks_a_busy_monitor_busy_then_reads_it_again() -> None:
     busy = [u for u in updates if isinstance(u, VmUpdate) and u.state is VmState.BUSY]
     assert busy[0].snapshot is not None and busy[0].read_at is not None
     assert [str(c) for c in busy[0].changes] == ["~ vm busy (busy)"]
+
+
+async def test_commands_get_their_full_time_however_long_the_wait_was() -> None:
+    """A session that waited most of its time in the queue still gets command_timeout per
+    command, not what was left of the wait."""
+    monitor = FakeMonitor()
+    async with anyio.create_task_group() as tg:
+        held = anyio.Event()
+
+        async def other() -> None:
+            async with monitor.held():
+                held.set()
+                await anyio.sleep(0.4)
+
+        tg.start_soon(other)
+        await held.wait()
+        session = await open_session(ADDRESS, target="t", timeout=0.5, factory=monitor.factory,
+                                     command_timeout=7.0)
+        await session.close()
+    assert session.timeout == 7.0

@@ -38,6 +38,7 @@ class Session(Protocol):
 
     target: str
     peer_pid: int | None
+    timeout: float  # the default time limit of each command
 
     @property
     def greeting_version(self) -> str | None: ...
@@ -113,8 +114,11 @@ async def open_session(
     target: str,
     timeout: float,
     factory: SessionFactory = qmp_session,
+    command_timeout: float | None = None,
 ) -> Session:
     """An open, negotiated session, waiting up to ``timeout`` seconds for the monitor to be free.
+    Its commands then get ``command_timeout`` each (default ``timeout``), however long the
+    wait was.
 
     Raises TargetError: ``busy`` (another client held the monitor the whole time),
     ``no-greeting`` (QEMU is stopped), and the session's own kinds (not-found, refused ...).
@@ -126,6 +130,7 @@ async def open_session(
         session = factory(address, target, max(left, 0.05))
         try:
             await session.open()
+            session.timeout = timeout if command_timeout is None else command_timeout
             return session
         except TargetError as exc:
             if exc.kind != "no-greeting":
