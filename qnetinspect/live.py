@@ -63,7 +63,7 @@ FULL_READ_EVERY = 10
 MIN_INTERVAL = 0.2
 MAX_INTERVAL = 3600.0
 #: brief sessions a watcher has open at once (see Watcher._limiter)
-BRIEF_CONCURRENCY = 32
+BRIEF_CONCURRENCY = 16
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 10.0
 
