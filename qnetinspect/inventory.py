@@ -289,7 +289,7 @@ async def gather(
     targets: Sequence[Target],
     *,
     timeout: float = 5.0,
-    concurrency: int = 32,
+    concurrency: int = 128,
     stdin_text: str | None = None,
 ) -> list[Snapshot]:
     """Inspect every target concurrently; results in target order, one per target.
