@@ -1,0 +1,96 @@
+"""Verify a fix before it is printed: apply it, re-run the rules, compare.
+
+A fix is only worth printing when acting on it helps. ``verify_argv_fix`` takes the command
+line a finding came from and the command line the fix turns it into, predicts both networks
+(``qnetinspect.parse.argv.predict``), runs every rule on both and says what is wrong with the
+result: QEMU would refuse it, it still has a critical finding, or it has a warning the original
+did not have. Warnings are compared per rule by count, not by client name, because a rewrite
+renames auto-named backends (``user.0`` becomes ``user0``) without changing anything real.
+
+One home for this check: ``migrate``, ``lint``, ``show``, ``check`` and the TUI all print fixes
+through ``qnetinspect.migrate.fix_for`` / ``migrate_argv``, which ask here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from qnetinspect.models import Finding, Severity, Snapshot, Topology, VmInfo
+from qnetinspect.parse.argv import DEFAULT_VERSION, Version, predict, usernet_forwards
+
+
+@dataclass(frozen=True, slots=True)
+class FixVerdict:
+    """What applying a fix leads to; ``ok`` when it may be offered."""
+
+    problems: tuple[str, ...]
+    after: tuple[Finding, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def argv_findings(argv: Sequence[str], qemu_version: Version = DEFAULT_VERSION) -> list[Finding]:
+    """The findings ``lint`` would report for ``argv`` (without host checks)."""
+    from qnetinspect import rules
+
+    result = predict(list(argv), qemu_version=qemu_version)
+    snapshot = Snapshot(
+        target="argv",
+        vm=VmInfo(name=result.vm_name, qemu_version="{}.{}".format(*qemu_version)),
+        topology=result.topology,
+        usernet=usernet_forwards(result),
+        live=True,
+        argv=tuple(argv),
+    )
+    return list(rules.evaluate([snapshot]))
+
+
+def topology_findings(topology: Topology) -> list[Finding]:
+    """The findings of one VM's topology (no usernet, no argv)."""
+    from qnetinspect import rules
+
+    return list(rules.evaluate([Snapshot(target="t", topology=topology, live=False)]))
+
+
+def compare(
+    before: Sequence[Finding], after: Sequence[Finding], *, keep: Collection[str] = ()
+) -> FixVerdict:
+    """Problems of ``after`` against ``before``: any critical finding (unless its rule is in
+    ``keep`` and it was there before), any warning rule that fires more often than before."""
+    problems: list[str] = []
+    before_rules = {f.rule for f in before if f.severity >= Severity.CRITICAL}
+    for f in after:
+        if f.severity >= Severity.CRITICAL and not (f.rule in keep and f.rule in before_rules):
+            problems.append(f"{f.rule} (critical): {f.message}")
+    old = Counter(f.rule for f in before if f.severity == Severity.WARNING)
+    new = Counter(f.rule for f in after if f.severity == Severity.WARNING)
+    for rule, count in sorted(new.items()):
+        if count > old.get(rule, 0):
+            msg = next(
+                f.message for f in after if f.rule == rule and f.severity == Severity.WARNING
+            )
+            problems.append(f"{rule} (new warning): {msg}")
+    return FixVerdict(tuple(problems), tuple(after))
+
+
+def verify_argv_fix(
+    before: Sequence[str],
+    after: Sequence[str],
+    *,
+    qemu_version: Version = DEFAULT_VERSION,
+    keep: Collection[str] = (),
+) -> FixVerdict:
+    """Apply-and-recheck for a command-line fix (see the module docstring)."""
+    fixed = predict(list(after), qemu_version=qemu_version)
+    if fixed.errors:
+        return FixVerdict(tuple(f"QEMU would refuse it: {e}" for e in fixed.errors))
+    return compare(
+        argv_findings(before, qemu_version), argv_findings(after, qemu_version), keep=keep
+    )
+
+
+__all__ = ["FixVerdict", "argv_findings", "compare", "topology_findings", "verify_argv_fix"]
