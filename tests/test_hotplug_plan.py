@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from qnetinspect import rules
 from qnetinspect.errors import HotplugError, UsageError
 from qnetinspect.hotplug import ids
 from qnetinspect.hotplug.plan import (
@@ -31,6 +32,12 @@ LEGACY = (
     " \\ hub0port0: e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\r\n"
     "n0: index=0,type=nic,model=virtio-net-pci,macaddr=52:54:00:aa:00:01\r\n"
     " \\ u0: index=0,type=user,net=10.0.2.0,restrict=off\r\n"
+)
+LEAK = (
+    "hub 0\r\n"
+    " \\ hub0port2: #net174: index=0,type=socket,\r\n"
+    " \\ hub0port1: #net173: index=0,type=user,net=10.0.2.0,restrict=off\r\n"
+    " \\ hub0port0: e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\r\n"
 )
 
 # The parts of QEMU 7.2's query-qmp-schema that netdev_add uses (entity names as QEMU masks them).
@@ -269,6 +276,29 @@ def test_external_backend_into_nat_hub_is_critical_and_refused() -> None:
         refuse_critical(plan, force=False)
     assert "--force" in str(err.value)
     refuse_critical(plan, force=True)
+
+
+def test_adding_to_a_hub_that_already_leaks_is_refused() -> None:
+    """Hub 0 already joins NAT and a socket: adding another socket (or a NIC) to it deepens the
+    leak and is refused like creating it; adding a separate pair is not."""
+    leak = _snap(LEAK)
+    assert any(f.rule == "nat-external-hub" for f in rules.evaluate([leak]))
+    plan = plan_add(leak, AddRequest("socket", id="s2", hub=0, options=_opts("listen=:4001")))
+    assert [f.rule for f in plan.critical] == ["nat-external-hub"]
+    assert "adds a member to hub 0" in plan.critical[0].message
+    with pytest.raises(HotplugError, match="--force"):
+        refuse_critical(plan, force=False)
+    nic = plan_add(leak, AddRequest("hubport", id="hp0", hub=0), PlanContext(schema=_schema()))
+    assert [f.rule for f in nic.critical] == ["nat-external-hub"]
+    assert plan_add(leak, AddRequest("user", id="own")).critical == ()
+
+
+def test_generated_mac_is_the_same_for_dry_run_and_apply() -> None:
+    """Two plans of one add on one VM (the --dry-run, then the apply) choose the same MAC."""
+    first = plan_add(_snap(), AddRequest("user", id="m1"))
+    second = plan_add(_snap(), AddRequest("user", id="m1"))
+    assert first.commands[1].arguments["mac"] == second.commands[1].arguments["mac"]
+    assert first.commands == second.commands
 
 
 def test_new_nic_on_a_hub_via_hubport() -> None:

@@ -306,3 +306,48 @@ def test_new_mac_avoids_macs_of_other_vms(
         "--dry-run",
     )
     assert code == 2 and "already used by another NIC" in err
+
+
+def test_add_to_a_hub_that_already_leaks_is_refused(
+    start_vm: StartQemu, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hub 0 already joins NAT and a listening socket: another socket on hub 0 deepens the leak,
+    so it is refused (exit 1, nothing sent) until --force."""
+    import anyio
+
+    vm = start_vm(["-net", "nic", "-net", "user",
+                   "-net", f"socket,listen=127.0.0.1:{free_loopback_port()}"])
+    before = anyio.run(_info, vm)
+    args = ["add", str(vm.qmp_path), "socket", "--id", "SOCK", "--hub", "0",
+            "-o", f"listen=127.0.0.1:{free_loopback_port()}", "--yes"]
+    code, out, err = _cli(capsys, *args)
+    assert code == 1, out
+    assert "refused" in err and "nat-external-hub" in err and "adds a member to hub 0" in err
+    assert anyio.run(_info, vm) == before
+    code, _, err = _cli(capsys, *args, "--force")
+    assert code == 0, err
+    hub = parse_info_network(anyio.run(_info, vm)).hub(0)
+    assert hub is not None and "SOCK" in {c.name for c in hub.peers}
+
+
+def test_dry_run_shows_the_mac_and_ids_that_are_applied(
+    start_vm: StartQemu, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """add --dry-run, then the same add applied: the same commands (ids, MAC), and info network
+    shows that MAC on that NIC."""
+    import anyio
+
+    vm = start_vm(["-netdev", "user,id=u0", "-device", "e1000,netdev=u0,id=n0"])
+    code, dry, _ = _cli(capsys, "add", str(vm.qmp_path), "user", "--dry-run")
+    assert code == 0 and "nothing was sent" in dry
+    code, applied, err = _cli(capsys, "add", str(vm.qmp_path), "user", "--yes")
+    assert code == 0, err
+
+    def commands(out: str) -> list[str]:
+        return [line.strip() for line in out.splitlines() if line.strip().startswith("{")]
+
+    assert commands(dry) == commands(applied) and len(commands(dry)) == 2
+    device = json.loads(commands(applied)[1])["arguments"]
+    nic = next(c for c in parse_info_network(anyio.run(_info, vm)).nics()
+               if c.name == device["id"])
+    assert nic.mac == device["mac"]

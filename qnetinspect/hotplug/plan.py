@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,8 +233,13 @@ def plan_add(snapshot: Snapshot, request: AddRequest, context: PlanContext | Non
         nic_id = ids.check_id(request.nic_id, "NIC id") if request.nic_id else f"{netdev_id}-nic"
         ids.check_unique(nic_id, taken, "NIC id", target)
         taken_macs = ids.macs_in([snapshot, *ctx.others])
+        # seeded by the VM and the NIC id, not random: a --dry-run and the apply that follows
+        # it (two runs) show and send the same MAC
+        seed = random.Random(f"{target}\0{snapshot.vm.name or ''}\0{nic_id}")
         mac = (
-            ids.check_mac(request.mac, taken_macs) if request.mac else ids.generate_mac(taken_macs)
+            ids.check_mac(request.mac, taken_macs)
+            if request.mac
+            else ids.generate_mac(taken_macs, seed)
         )
         dev: dict[str, Any] = {"driver": model, "id": nic_id, "netdev": netdev_id, "mac": mac}
         bus = _choose_bus(model, request.bus, ctx, notes)
@@ -459,6 +465,34 @@ def _key(f: Finding) -> tuple[str, str, int | None, tuple[str, ...]]:
 def new_findings(
     before: Snapshot, after: Snapshot, others: Sequence[Snapshot] = ()
 ) -> tuple[Finding, ...]:
-    """Findings present after the change and not before (the rules run on both)."""
+    """Findings present after the change and not before (the rules run on both).
+
+    A critical hub finding that was there before counts as new when the change gives that hub
+    more members: joining a NAT+external hub deepens the leak, it does not leave it alone.
+    """
     old = {_key(f) for f in rules.evaluate([before, *others], None)}
-    return tuple(f for f in rules.evaluate([after, *others], None) if _key(f) not in old)
+    grown = _grown_hubs(before.topology, after.topology)
+    out: list[Finding] = []
+    for f in rules.evaluate([after, *others], None):
+        if _key(f) not in old:
+            out.append(f)
+        elif (
+            f.target == after.target
+            and f.hub is not None
+            and f.hub in grown
+            and f.severity >= Severity.CRITICAL
+        ):
+            out.append(
+                dataclasses.replace(
+                    f, message=f"{f.message} (this change adds a member to hub {f.hub})"
+                )
+            )
+    return tuple(out)
+
+
+def _grown_hubs(before: Topology | None, after: Topology | None) -> set[int]:
+    """Hubs with more ports after the change than before."""
+    if before is None or after is None:
+        return set()
+    sizes = {h.id: len(h.ports) for h in before.hubs}
+    return {h.id for h in after.hubs if len(h.ports) > sizes.get(h.id, 0)}
