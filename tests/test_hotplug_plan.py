@@ -357,11 +357,27 @@ def test_plan_remove_deletes_nic_then_backend() -> None:
     assert len(kept.commands) == 1 and [c.name for c in kept.after.clients] == ["u0"]
 
 
-def test_remove_of_legacy_nic_is_refused() -> None:
-    """A -net nic NIC (not in QOM) cannot be unplugged: the error says so."""
+def test_remove_of_an_id_less_nic_without_a_qom_path_is_refused() -> None:
+    """A NIC with no device id and no QOM path found for it: refused, saying why."""
     snap = _snap(qom_nics=(QomNic("/machine/peripheral/n0", "n0", "virtio-net-pci", "u0", None),))
-    with pytest.raises(UsageError, match="cannot be unplugged"):
-        plan_remove(snap, "e1000.0")
+    with pytest.raises(UsageError, match="cannot be removed: it has no device id"):
+        plan_remove(snap, "e1000.0", context=PlanContext(legacy_nics=()))
+
+
+def test_remove_of_a_legacy_nic_uses_its_qom_path() -> None:
+    """-net nic e1000.0 on hub 0: device_del of its /machine/unattached path (found by its hub
+    port), no netdev_del (QEMU refuses it for -net ports), a note saying so."""
+    legacy = QomNic("/machine/unattached/device[17]", "", "e1000", "hub0port0",
+                    "52:54:00:12:34:56")
+    plan = plan_remove(_snap(), "e1000.0", context=PlanContext(legacy_nics=(legacy,)))
+    assert [c.to_json() for c in plan.commands] == [
+        {"execute": "device_del", "arguments": {"id": "/machine/unattached/device[17]"}}
+    ]
+    assert plan.wait_deleted == "/machine/unattached/device[17]"
+    assert plan.expect_absent == ("e1000.0",)
+    assert any("netdev_del cannot delete" in n for n in plan.notes)
+    hub = plan.after.hub(0)
+    assert hub is not None and [p.peer for p in hub.ports if p.name == "hub0port0"] == [None]
 
 
 def test_link_plan_and_unknown_name() -> None:

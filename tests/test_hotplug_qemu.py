@@ -351,3 +351,81 @@ def test_dry_run_shows_the_mac_and_ids_that_are_applied(
     nic = next(c for c in parse_info_network(anyio.run(_info, vm)).nics()
                if c.name == device["id"])
     assert nic.mac == device["mac"]
+
+
+@pytest.fixture(scope="session")
+def guest_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(kernel, initramfs) of the tiny test guest; CI must have them (.ci/run fetches them)."""
+    import os
+
+    from guest import build_initramfs, ensure_guest_files
+
+    files = ensure_guest_files()
+    if files is None:
+        if os.environ.get("CI"):
+            pytest.fail("no guest kernel/busybox for the unplug test: .ci/run fetches them")
+        pytest.skip("no guest kernel/busybox (python3 tests/guest.py fetches them with apt)")
+    kernel, busybox = files
+    return kernel, build_initramfs(busybox, tmp_path_factory.mktemp("guest") / "initrd.cpio")
+
+
+def _wait_for_guest(log: Path, timeout: float = 300.0) -> None:
+    import time
+
+    from guest import READY
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and READY in log.read_bytes():
+            return
+        time.sleep(0.2)
+    tail = log.read_bytes()[-500:] if log.exists() else b""
+    raise AssertionError(f"the guest did not boot: {tail!r}")
+
+
+def test_remove_legacy_nic_on_a_running_guest_completes(
+    start_vm: StartQemu, qemu_dir: Path, guest_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A -net nic NIC (no device id) on a running Linux guest: --dry-run and the apply send the
+    same device_del of its QOM path; the guest acknowledges, the NIC is gone from info network
+    and its legacy hub port stays."""
+    import anyio
+    from guest import guest_args
+
+    kernel, initrd = guest_files
+    log = qemu_dir / "console.log"
+    base = ("-M", "pc", "-nodefaults", "-display", "none", *guest_args(kernel, initrd, log))
+    vm = start_vm(["-net", "nic", "-net", "user", "-net", "nic,model=rtl8139"], base_args=base)
+    _wait_for_guest(log)
+    code, dry, err = _cli(capsys, "remove", str(vm.qmp_path), "e1000.0", "--dry-run")
+    assert code == 0, err
+    assert '"device_del", "arguments": {"id": "/machine/unattached/device[' in dry
+    assert "not running" not in dry
+    code, out, err = _cli(capsys, "remove", str(vm.qmp_path), "e1000.0", "--yes",
+                          "--timeout", "120")
+    assert code == 0, err
+    assert "done: remove" in out
+    plan = [line for line in out.splitlines() if line.strip().startswith("{")]
+    assert plan == [line for line in dry.splitlines() if line.strip().startswith("{")]
+    topo = parse_info_network(anyio.run(_info, vm))
+    assert "e1000.0" not in {c.name for c in topo.nics()}
+    hub = topo.hub(0)
+    assert hub is not None and [p.peer for p in hub.ports if p.name == "hub0port0"] == [None]
+    assert {c.name for c in topo.nics()} == {"rtl8139.0"}
+
+
+def test_remove_legacy_nic_of_a_paused_guest_says_it_waits_for_the_guest(
+    start_vm: StartQemu, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Paused (prelaunch) guest: the plan says the unplug completes only when a running guest
+    acknowledges it; device_del of the QOM path is accepted and left pending (exit 0)."""
+    import anyio
+
+    vm = start_vm(["-net", "nic", "-net", "user"])
+    code, out, err = _cli(capsys, "remove", str(vm.qmp_path), "e1000.0", "--yes",
+                          "--timeout", "0.3")
+    assert code == 0, err
+    assert "the guest is prelaunch, not running" in out and "/machine/unattached/device[" in out
+    assert "requested: QEMU has not released" in out
+    assert "e1000.0" in _names(anyio.run(_info, vm))

@@ -77,6 +77,9 @@ class PlanContext:
     root_ports: tuple[str, ...] = ()
     device_ids: frozenset[str] = frozenset()  # every id under /machine/peripheral
     others: tuple[Snapshot, ...] = ()  # other inspected VMs: MACs must be unique across them
+    #: NICs without an id (legacy ``-net nic``/``-nic``) found in QOM: their path is what
+    #: ``device_del`` takes; ``netdev`` is the hub port or backend they sit on. None = not read.
+    legacy_nics: tuple[QomNic, ...] | None = None
 
     @property
     def is_q35(self) -> bool:
@@ -359,18 +362,33 @@ def plan_remove(
     topo = snapshot.topology
     if topo is None:
         raise HotplugError(f"{snapshot.target}: no topology to plan against (it was not read)")
-    nic, netdev, _hub = find_nic(topo, device_id)
+    nic, netdev, hub = find_nic(topo, device_id)
     qom = {n.id: n for n in snapshot.qom_nics}
-    if qom and device_id not in qom and device_id not in ctx.device_ids:
-        raise UsageError(
-            f"NIC {device_id!r} was not added with -device id=...: board and legacy NICs "
-            "(-net nic, -nic) cannot be unplugged"
-        )
+    notes: list[str] = []
+    legacy: QomNic | None = None
+    if device_id not in qom and device_id not in ctx.device_ids:
+        legacy = _legacy_nic(nic, netdev, ctx)
+        if legacy is None and (qom or ctx.device_ids or ctx.legacy_nics is not None):
+            raise UsageError(
+                f"NIC {device_id!r} cannot be removed: it has no device id (a board or legacy "
+                "-net nic/-nic NIC) and QEMU's object tree shows no path for it that "
+                "device_del would take"
+            )
     if device_id in qom and qom[device_id].netdev:
         netdev = qom[device_id].netdev
-    commands = [QmpCommand("device_del", {"id": device_id})]
-    notes: list[str] = []
+    handle = legacy.path if legacy is not None else device_id
+    commands = [QmpCommand("device_del", {"id": handle})]
     absent = [device_id]
+    if legacy is not None:
+        # QEMU marks -net/-nic clients as not netdevs: netdev_del refuses them
+        where = f"hub port {netdev} of hub {hub}" if hub is not None else f"backend {netdev}"
+        notes.append(
+            f"{device_id} has no device id (legacy -net nic/-nic): device_del takes its QOM "
+            f"path {legacy.path}; its {where} was made by -net/-nic, which netdev_del cannot "
+            "delete, so it stays"
+        )
+        keep_netdev = True
+        netdev = None
     model = nic.model or ""
     is_pci = (
         model in ctx.pci_models
@@ -379,8 +397,9 @@ def plan_remove(
     )
     if is_pci and snapshot.vm.status in ("paused", "prelaunch", "inmigrate", "suspended"):
         notes.append(
-            f"the guest is {snapshot.vm.status}: a PCI NIC is released only when a running guest "
-            "OS acknowledges the unplug, so DEVICE_DELETED may never come"
+            f"the guest is {snapshot.vm.status}, not running: a PCI NIC is released only when a "
+            "running guest OS acknowledges the unplug, so the unplug stays pending (no "
+            "DEVICE_DELETED) until the guest runs and acknowledges it"
         )
     after = _remove_nic(topo, device_id, drop_backend=not keep_netdev)
     if netdev and not keep_netdev:
@@ -405,8 +424,22 @@ def plan_remove(
         new_findings=new_findings(snapshot, new_snapshot, ctx.others),
         notes=tuple(notes),
         expect_absent=tuple(absent),
-        wait_deleted=device_id,
+        wait_deleted=handle,
     )
+
+
+def _legacy_nic(nic: NetClient, netdev: str | None, ctx: PlanContext) -> QomNic | None:
+    """The QOM object of an id-less NIC: the one on the same hub port / backend, else the one
+    with the same model and MAC."""
+    found = ctx.legacy_nics or ()
+    if netdev:
+        for q in found:
+            if q.netdev == netdev:
+                return q
+    for q in found:
+        if q.mac and nic.mac and q.mac.lower() == nic.mac.lower() and q.type == nic.model:
+            return q
+    return None
 
 
 def _remove_nic(topo: Topology, name: str, *, drop_backend: bool) -> Topology:
