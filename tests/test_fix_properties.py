@@ -1,0 +1,203 @@
+"""Every fix qnetinspect prints removes the problem and adds none.
+
+For generated ``-net``/``-netdev``/``-nic`` command lines (hypothesis) and for every capture:
+each printed fix (the ``fix`` of ``legacy-net`` / ``nat-external-hub`` findings, and what
+``qnetinspect migrate`` prints) is applied to the command line it came from; the fixed command
+line must lint with no critical finding and no warning the original did not have. A sample of
+fixed command lines starts on real QEMU and shows the predicted wiring in ``info network``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shlex
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_argv_helpers import (
+    capture_id,
+    iter_ok_captures,
+    live_info_network,
+    localize,
+    net_args_of,
+    segments,
+    version_of,
+)
+from test_argv_properties import argvs
+
+from qnetinspect.cli import main
+from qnetinspect.fixcheck import argv_findings
+from qnetinspect.migrate import FIXABLE_RULES, fix_for, migrate_argv
+from qnetinspect.models import Finding, Severity, Snapshot
+from qnetinspect.parse import parse_info_network
+from qnetinspect.parse.argv import DEFAULT_VERSION, Version, predict
+from qnetinspect.rules import evaluate
+
+NOT_OFFERED = "no rewrite to copy"
+
+
+def _lint(argv: Sequence[str], version: Version = DEFAULT_VERSION) -> list[Finding]:
+    """What ``qnetinspect lint --format json --no-host-checks`` finds, as findings."""
+    return argv_findings(argv, version)
+
+
+def _worse(before: Sequence[Finding], after: Sequence[Finding]) -> list[str]:
+    """Criticals of ``after``, and warning rules that fire more often than in ``before``."""
+    bad = [f"{f.rule}: {f.message}" for f in after if f.severity >= Severity.CRITICAL]
+    old = Counter(f.rule for f in before if f.severity == Severity.WARNING)
+    new = Counter(f.rule for f in after if f.severity == Severity.WARNING)
+    bad += [f"new {rule}" for rule, n in new.items() if n > old[rule]]
+    return bad
+
+
+def _printed_fixes(argv: list[str], version: Version) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(rule, fix text, the whole fixed argv) for each fix a finding on ``argv`` prints."""
+    out = []
+    for f in _lint(argv, version):
+        if f.rule not in FIXABLE_RULES:
+            continue
+        text = fix_for(f.rule, argv, qemu_version=version)
+        if text is None or text.startswith(NOT_OFFERED):
+            continue
+        split = "migrate --split" in text
+        result = migrate_argv(argv, split=split, qemu_version=version)
+        assert shlex.join(result.net_args()) in text  # the fix is that rewrite's options
+        out.append((f.rule, text, result.argv))
+    return out
+
+
+def _migrate_cli(argv: Sequence[str], *options: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(["migrate", *options, "--qemu-version", "7.2", "--", *argv])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def check_argv(argv: list[str], version: Version = DEFAULT_VERSION) -> list[str]:
+    """Problems of the fixes printed for ``argv`` (empty: every printed fix is right)."""
+    problems = []
+    before = _lint(argv, version)
+    for rule, _text, fixed in _printed_fixes(argv, version):
+        if worse := _worse(before, _lint(fixed, version)):
+            problems.append(f"{rule} fix {shlex.join(fixed)}: {worse}")
+    return problems
+
+
+# ----------------------------------------------------------------------------- generated
+#: leaks made of legacy -net, -nic and hubports: NICs, NAT and external backends on one hub
+LEAK_PARTS = st.sampled_from([
+    ["-net", "nic"], ["-net", "nic,model=rtl8139"], ["-net", "nic,model=virtio"],
+    ["-net", "user"], ["-net", "socket,listen=127.0.0.1:40011"],
+    ["-net", "socket,connect=127.0.0.1:40012"], ["-net", "tap,ifname=qnitap5"],
+    ["-netdev", "user,id=nu"], ["-netdev", "hubport,id=hpu,hubid=0,netdev=nu"],
+    ["-netdev", "socket,id=ns,listen=127.0.0.1:40013"],
+    ["-netdev", "hubport,id=hps,hubid=0,netdev=ns"],
+    ["-netdev", "hubport,id=hpn,hubid=0"], ["-device", "e1000,netdev=hpn"],
+    ["-nic", "user,model=virtio"], ["-device", "virtio-net-pci"],
+])
+leaky_argvs = st.lists(LEAK_PARTS, min_size=2, max_size=8).map(
+    lambda parts: ["qemu-system-x86_64", "-nodefaults", *(x for p in parts for x in p)]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(argvs)
+def test_printed_fixes_of_generated_command_lines_are_right(argv: list[str]) -> None:
+    """Any generated command line: each printed fix lints with no critical, no new warning."""
+    assert check_argv(argv) == []
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(leaky_argvs)
+def test_every_leak_gets_a_fix_that_removes_it(argv: list[str]) -> None:
+    """A NAT+external hub always gets a printed fix (not only a 'decide' message), and the fix
+    removes the leak without a new warning; migrate without --split refuses to copy it."""
+    before = predict(argv)
+    if before.errors:
+        return
+    leaking = [h.id for h in before.topology.hubs if h.mixes_nat_and_external]
+    assert check_argv(argv) == []
+    if not leaking:
+        return
+    fixes = [rule for rule, _, _ in _printed_fixes(argv, DEFAULT_VERSION)]
+    assert "nat-external-hub" in fixes
+    code, out, err = _migrate_cli(argv)
+    assert code == 1 and out == "" and "--split" in err
+    code, out, _ = _migrate_cli(argv, "--split")
+    assert code == 0
+    assert _worse(_lint(argv), _lint(shlex.split(out))) == []
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(argvs, st.booleans())
+def test_migrate_prints_only_right_command_lines(argv: list[str], split: bool) -> None:
+    """Whatever migrate prints (exit 0) lints with no critical and no new warning."""
+    code, out, _ = _migrate_cli(argv, *(["--split"] if split else []))
+    if code != 0:
+        assert out == ""
+        return
+    assert _worse(_lint(argv), _lint(shlex.split(out))) == []
+
+
+def test_printed_fixes_of_every_capture_are_right() -> None:
+    """Every accepted capture's command line: each printed fix lints clean (as above)."""
+    problems = []
+    checked = 0
+    for path, doc in iter_ok_captures():
+        version = version_of(path)
+        found = check_argv(list(doc["argv"]), version)
+        problems += [f"{capture_id(path)}: {p}" for p in found]
+        checked += 1
+    assert checked >= 20 and problems == []
+
+
+# ----------------------------------------------------------------------------- real QEMU
+SAMPLE = [
+    "-net nic -net user -net socket,listen=127.0.0.1:{P}",
+    "-net nic -net nic,model=rtl8139 -net user -net socket,listen=127.0.0.1:{P}",
+    "-net nic -net nic -net nic -net user -net socket,listen=127.0.0.1:{P}",
+    "-net nic,model=virtio -net user -net socket,listen=127.0.0.1:{P} -net user",
+    "-netdev user,id=nu -netdev hubport,id=hpu,hubid=2,netdev=nu"
+    " -netdev socket,id=ns,listen=127.0.0.1:{P} -netdev hubport,id=hps,hubid=2,netdev=ns"
+    " -netdev hubport,id=hpn,hubid=2 -device e1000,netdev=hpn,id=n2",
+    "-nic user,model=virtio -net nic -net user -net socket,listen=127.0.0.1:{P} -device e1000",
+]
+
+
+@pytest.mark.qemu
+async def test_a_sample_of_fixed_command_lines_start_with_the_predicted_wiring(
+    start_vm: object, qemu_dir: Path
+) -> None:
+    """The printed nat-external-hub fix of each sample leak starts on QEMU 7.2; its info
+    network shows the predicted segments, no NAT+external hub and no backend or NIC left
+    unwired that was wired before."""
+    from qnetinspect.vmrunner import free_loopback_port
+
+    failed = []
+    for case in SAMPLE:
+        argv = ["qemu-system-x86_64", "-nodefaults",
+                *shlex.split(case.replace("{P}", str(free_loopback_port())))]
+        fixes = {rule: fixed for rule, _, fixed in _printed_fixes(argv, (7, 2))}
+        fixed = fixes["nat-external-hub"]
+        predicted = predict(list(fixed), qemu_version=(7, 2))
+        vm = start_vm(localize(net_args_of(fixed), qemu_dir))  # type: ignore[operator]
+        try:
+            live = parse_info_network(await live_info_network(vm.qmp_path))
+        finally:
+            vm.stop()
+        rules = {f.rule for f in evaluate([Snapshot(target="t", topology=live, live=False)])}
+        had = {f.rule for f in _lint(argv, (7, 2))}
+        unwired = {"dangling-backend", "nic-without-backend"} - had
+        if segments(live) != segments(predicted.topology) or rules & {
+            "nat-external-hub", *unwired
+        }:
+            failed.append(f"{case}\n  -> {shlex.join(fixed)}\n  {segments(live)}\n  {rules}")
+    assert failed == []
