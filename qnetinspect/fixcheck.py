@@ -13,24 +13,11 @@ through ``qnetinspect.migrate.fix_for`` / ``migrate_argv``, which ask here.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 
-from qnetinspect.models import Finding, Severity, Snapshot, Topology, VmInfo
+from qnetinspect.models import Finding, Snapshot, Topology, VmInfo
 from qnetinspect.parse.argv import DEFAULT_VERSION, Version, predict, usernet_forwards
-
-
-@dataclass(frozen=True, slots=True)
-class FixVerdict:
-    """What applying a fix leads to; ``ok`` when it may be offered."""
-
-    problems: tuple[str, ...]
-    after: tuple[Finding, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
+from qnetinspect.rules._verify import FixVerdict, compare
 
 
 def argv_findings(argv: Sequence[str], qemu_version: Version = DEFAULT_VERSION) -> list[Finding]:
@@ -54,27 +41,6 @@ def topology_findings(topology: Topology) -> list[Finding]:
     from qnetinspect import rules
 
     return list(rules.evaluate([Snapshot(target="t", topology=topology, live=False)]))
-
-
-def compare(
-    before: Sequence[Finding], after: Sequence[Finding], *, keep: Collection[str] = ()
-) -> FixVerdict:
-    """Problems of ``after`` against ``before``: any critical finding (unless its rule is in
-    ``keep`` and it was there before), any warning rule that fires more often than before."""
-    problems: list[str] = []
-    before_rules = {f.rule for f in before if f.severity >= Severity.CRITICAL}
-    for f in after:
-        if f.severity >= Severity.CRITICAL and not (f.rule in keep and f.rule in before_rules):
-            problems.append(f"{f.rule} (critical): {f.message}")
-    old = Counter(f.rule for f in before if f.severity == Severity.WARNING)
-    new = Counter(f.rule for f in after if f.severity == Severity.WARNING)
-    for rule, count in sorted(new.items()):
-        if count > old.get(rule, 0):
-            msg = next(
-                f.message for f in after if f.rule == rule and f.severity == Severity.WARNING
-            )
-            problems.append(f"{rule} (new warning): {msg}")
-    return FixVerdict(tuple(problems), tuple(after))
 
 
 def verify_argv_fix(

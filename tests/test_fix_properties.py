@@ -201,3 +201,59 @@ async def test_a_sample_of_fixed_command_lines_start_with_the_predicted_wiring(
         }:
             failed.append(f"{case}\n  -> {shlex.join(fixed)}\n  {segments(live)}\n  {rules}")
     assert failed == []
+
+
+# ----------------------------------------------------------------------------- topology fixes
+def _pairs_of(topology: object) -> list[tuple[str, str]]:
+    """(NIC model, backend type) of every NIC-backend pair outside the hubs."""
+    from qnetinspect.models import Topology
+
+    assert isinstance(topology, Topology)
+    return sorted(
+        (c.model or "", c.peer.type) for c in topology.clients if c.is_nic and c.peer is not None
+    )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(leaky_argvs)
+def test_topology_fix_text_wires_what_was_verified(argv: list[str]) -> None:
+    """Without a command line (show/check of a live VM), the nat-external-hub fix is options
+    text: run through QEMU's option rules, that text builds the pairs that were verified, and
+    the verified topology has no leak and no new warning."""
+    from qnetinspect.rules import RULES
+    from qnetinspect.rules._common import PLACEHOLDER
+
+    before = predict(argv)
+    if before.errors:
+        return
+    snap = Snapshot(target="t", topology=before.topology, live=False)
+    rule = next(r for r in RULES if r.slug == "nat-external-hub")
+    for f in evaluate([snap]):
+        if f.rule != "nat-external-hub":
+            continue
+        assert not f.fix.startswith(NOT_OFFERED), f.fix
+        fixed = rule.fixed(before.topology, f)
+        assert fixed is not None
+        after = evaluate([Snapshot(target="t", topology=fixed, live=False)])
+        assert _worse(evaluate([snap]), after) == []
+        text = f.fix.split(" (in place of")[0].replace(PLACEHOLDER, "127.0.0.1:1")
+        built = predict(["-nodefaults", *shlex.split(text)])
+        assert built.errors == (), text
+        hub = before.topology.hub(f.hub or 0)
+        assert hub is not None
+        only_hub = fixed.clients[len(before.topology.clients):]
+        assert _pairs_of(built.topology) == _pairs_of(
+            type(fixed)(clients=tuple(c for c in only_hub if c.peer is not None))
+        )
+
+
+def test_a_fix_that_would_leave_a_warning_is_not_offered() -> None:
+    """Two taps and three NICs on one hub: giving each tap a NIC leaves the third NIC without a
+    backend, so bridged-externals says what to decide instead of a command line."""
+    argv = ["-nodefaults", "-net", "nic", "-net", "nic", "-net", "nic",
+            "-net", "tap,ifname=qnitap1", "-net", "tap,ifname=qnitap2"]
+    topo = predict(argv).topology
+    (f,) = [f for f in evaluate([Snapshot(target="t", topology=topo, live=False)])
+            if f.rule == "bridged-externals"]
+    assert f.fix.startswith(NOT_OFFERED) and "nic-without-backend" in f.fix
+    assert "Decide which network each NIC should be on" in f.fix

@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from qnetinspect.models import Finding, Snapshot, Topology
+from qnetinspect.rules._verify import verify_fixes
 from qnetinspect.rules.base import Rule
 from qnetinspect.rules.bridged_externals import BridgedExternals
 from qnetinspect.rules.dangling_backend import DanglingBackend
@@ -86,6 +87,18 @@ def evaluate(snapshots: Sequence[Snapshot], config: Config | None = None) -> lis
     """Run the catalogue. Snapshots with ``error`` set or no topology are skipped. ``config``
     disables rules, overrides severities and drops suppressed findings."""
     readable = [s for s in snapshots if s.error is None and s.topology is not None]
+    findings = _run(readable, config)
+    # a fix that rewires the VM is applied and re-checked before it is offered
+    fixers = {r.slug: r.fixed for r in RULES if type(r).fixed is not Rule.fixed}
+    findings = verify_fixes(
+        findings, {s.target: s for s in readable}, fixers, lambda s: _run([s], None)
+    )
+    if config is not None:
+        findings = list(_apply_config(findings, readable, config))
+    return sort_findings(findings)
+
+
+def _run(readable: Sequence[Snapshot], config: Config | None) -> list[Finding]:
     findings: list[Finding] = []
     for rule in RULES:
         if config is not None and not config.rule_enabled(rule.slug):
@@ -96,9 +109,7 @@ def evaluate(snapshots: Sequence[Snapshot], config: Config | None = None) -> lis
         for snap in readable:
             assert snap.topology is not None
             findings.extend(rule.check(snap, snap.topology))
-    if config is not None:
-        findings = list(_apply_config(findings, readable, config))
-    return sort_findings(findings)
+    return findings
 
 
 def _apply_config(

@@ -1,0 +1,88 @@
+"""Apply a fix, re-run the rules, compare: a fix is offered only when acting on it helps.
+
+``compare`` is the one test of "better" (no critical finding left, no warning the original did
+not have; warnings counted per rule, because a rewrite renames auto-named backends).
+``verify_fixes`` runs it for findings whose rule can apply its own fix to the topology
+(``Rule.fixed``); a fix that fails is replaced by what the user must decide. Pure: the
+command-line fixes of ``qnetinspect.migrate`` use ``compare`` through ``qnetinspect.fixcheck``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from qnetinspect.models import Finding, Severity, Snapshot, Topology
+
+
+@dataclass(frozen=True, slots=True)
+class FixVerdict:
+    """What applying a fix leads to; ``ok`` when it may be offered."""
+
+    problems: tuple[str, ...]
+    after: tuple[Finding, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def compare(
+    before: Sequence[Finding], after: Sequence[Finding], *, keep: Collection[str] = ()
+) -> FixVerdict:
+    """Problems of ``after`` against ``before``: any critical finding (unless its rule is in
+    ``keep`` and it was there before), any warning rule that fires more often than before."""
+    problems: list[str] = []
+    before_rules = {f.rule for f in before if f.severity >= Severity.CRITICAL}
+    for f in after:
+        if f.severity >= Severity.CRITICAL and not (f.rule in keep and f.rule in before_rules):
+            problems.append(f"{f.rule} (critical): {f.message}")
+    old = Counter(f.rule for f in before if f.severity == Severity.WARNING)
+    new = Counter(f.rule for f in after if f.severity == Severity.WARNING)
+    for rule, count in sorted(new.items()):
+        if count > old.get(rule, 0):
+            msg = next(
+                f.message for f in after if f.rule == rule and f.severity == Severity.WARNING
+            )
+            problems.append(f"{rule} (new warning): {msg}")
+    return FixVerdict(tuple(problems), tuple(after))
+
+
+def not_offered(problems: Iterable[str]) -> str:
+    """The fix text when no rewrite passes: what is wrong, and what the user must decide."""
+    return (
+        f"no rewrite to copy: the obvious one would leave {'; '.join(problems)}. Decide which "
+        "network each NIC should be on (one backend per NIC, a new NIC for a backend that "
+        "needs one), then check the result with qnetinspect lint"
+    )
+
+
+Fixer = Callable[[Topology, Finding], "Topology | None"]
+
+
+def verify_fixes(
+    findings: Sequence[Finding],
+    snapshots: Mapping[str, Snapshot],
+    fixers: Mapping[str, Fixer],
+    check_vm: Callable[[Snapshot], list[Finding]],
+) -> list[Finding]:
+    """``findings`` with each rewiring fix verified (``fixers``: rule slug -> ``Rule.fixed``);
+    ``check_vm`` runs every rule on one VM without this verification."""
+    baseline: dict[str, list[Finding]] = {}
+    out: list[Finding] = []
+    for f in findings:
+        fixer = fixers.get(f.rule)
+        snap = snapshots.get(f.target)
+        if fixer is None or snap is None or snap.topology is None or not f.fix:
+            out.append(f)
+            continue
+        fixed = fixer(snap.topology, f)
+        if fixed is None:
+            out.append(f)
+            continue
+        if f.target not in baseline:
+            baseline[f.target] = check_vm(snap)
+        verdict = compare(baseline[f.target], check_vm(replace(snap, topology=fixed)))
+        out.append(f if verdict.ok else replace(f, fix=not_offered(verdict.problems)))
+    return out
