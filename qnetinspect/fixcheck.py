@@ -7,8 +7,9 @@ result: QEMU would refuse it, it still has a critical finding, or it has a warni
 did not have. Warnings are compared per rule by count, not by client name, because a rewrite
 renames auto-named backends (``user.0`` becomes ``user0``) without changing anything real.
 
-One home for this check: ``migrate``, ``lint``, ``show``, ``check`` and the TUI all print fixes
-through ``qnetinspect.migrate.fix_for`` / ``migrate_argv``, which ask here.
+The comparison itself is ``qnetinspect.rules._verify.compare``, which also checks the fixes the
+rules give from a topology alone (``Rule.fixed``); the command-line fixes (``migrate``, and the
+migrated fix of ``lint``, ``show`` and the TUI through ``qnetinspect.migrate.fix_for``) ask here.
 """
 
 from __future__ import annotations

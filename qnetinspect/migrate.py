@@ -24,7 +24,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from qnetinspect.models import Finding, Snapshot
+from qnetinspect.models import Finding, Snapshot, Topology
 from qnetinspect.parse.argv import (
     DEFAULT_VERSION,
     DEVICE_ALIASES,
@@ -149,10 +149,26 @@ def with_migrated_fixes(
                 version = parse_version(snap.vm.qemu_version or "")
             except ValueError:
                 version = DEFAULT_VERSION
-            cache[key] = fix_for(f.rule, snap.argv, qemu_version=version)
+            cache[key] = (
+                fix_for(f.rule, snap.argv, qemu_version=version)
+                if _argv_matches(snap, version)
+                else None
+            )
         fix = cache[key]
         out.append(replace(f, fix=fix) if fix else f)
     return out
+
+
+def _argv_matches(snap: Snapshot, version: Version) -> bool:
+    """The VM's command line still describes its network: a hot-plug since start makes the
+    argv stale, and a rewrite of it would not be a fix of what runs (the rule's own, verified
+    fix stays then)."""
+    if snap.topology is None:
+        return False
+    predicted = predict(list(snap.argv), qemu_version=version)
+    return not predicted.errors and _topology_segments(predicted.topology) == _topology_segments(
+        snap.topology
+    )
 
 
 def _is_nic_device(opt: Option, top: ArgvTopology) -> bool:
@@ -291,9 +307,13 @@ def migrate_argv(
 
 def _segments(top: ArgvTopology) -> list[list[tuple[str, str, str]]]:
     """Segments as NICs (name, MAC) and backend types: auto backend names change on a rewrite."""
+    return _topology_segments(top.topology)
+
+
+def _topology_segments(topology: Topology) -> list[list[tuple[str, str, str]]]:
     return sorted(
         sorted((c.type, c.name, c.mac or "") if c.is_nic else (c.type, "", "") for c in s.clients)
-        for s in top.topology.segments()
+        for s in topology.segments()
     )
 
 
