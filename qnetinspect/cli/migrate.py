@@ -22,7 +22,7 @@ import argparse
 import shlex
 import sys
 
-from qnetinspect.cli import exit_codes
+from qnetinspect.cli import exit_codes, helptext
 from qnetinspect.cli.lint import add_argv_arguments
 
 
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "migrate",
         help="rewrite legacy -net/-nic options as -netdev/-device (same segments, same MACs)",
-        description=__doc__.splitlines()[0].replace("``", "") if __doc__ else None,
+        description=helptext.description(__doc__),
     )
     p.add_argument(
         "--split",
