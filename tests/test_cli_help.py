@@ -56,3 +56,28 @@ def test_cli_md_synopsis_names_every_option() -> None:
         and opt not in lines.get(name, "")
     ]
     assert missing == []
+
+
+def test_readme_example_runs_as_shown(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's `qnetinspect parse FILE` names a file that exists and prints the finding
+    and fix the README shows."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    m = re.search(r"`qnetinspect parse (\S+)`", readme)
+    assert m is not None and (root / m.group(1)).is_file()
+    shown = [line.strip() for line in readme.split("```")[1].splitlines()
+             if line.strip().startswith(("CRITICAL", "fix:"))]
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        code, out, _ = run_cli(capsys, "parse", m.group(1))
+    finally:
+        os.chdir(cwd)
+    assert code == 0 and shown
+    assert all(line in out for line in shown), shown
+    assert "/run/qemu" not in readme or "mkdir -p /run/qemu" in readme
