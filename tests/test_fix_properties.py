@@ -257,3 +257,25 @@ def test_a_fix_that_would_leave_a_warning_is_not_offered() -> None:
             if f.rule == "bridged-externals"]
     assert f.fix.startswith(NOT_OFFERED) and "nic-without-backend" in f.fix
     assert "Decide which network each NIC should be on" in f.fix
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(argvs, leaky_argvs))
+def test_every_offered_rewiring_fix_leaves_no_critical_and_no_new_warning(
+    argv: list[str],
+) -> None:
+    """For every finding whose rule can apply its fix to the topology (nat-external-hub,
+    multi-nic-hub, bridged-externals, nic-without-backend): a fix that is offered (not 'decide
+    ...') gives a topology with no critical finding and no new warning."""
+    from qnetinspect.rules import RULES
+
+    top = predict(argv).topology
+    snap = Snapshot(target="t", topology=top, live=False)
+    before = evaluate([snap])
+    by_slug = {r.slug: r for r in RULES}
+    for f in before:
+        fixed = by_slug[f.rule].fixed(top, f)
+        if fixed is None or f.fix.startswith(NOT_OFFERED):
+            continue
+        after = evaluate([Snapshot(target="t", topology=fixed, live=False)])
+        assert _worse(before, after) == [], (f.rule, f.fix)
