@@ -279,3 +279,37 @@ def test_every_offered_rewiring_fix_leaves_no_critical_and_no_new_warning(
             continue
         after = evaluate([Snapshot(target="t", topology=fixed, live=False)])
         assert _worse(before, after) == [], (f.rule, f.fix)
+
+
+@pytest.mark.qemu
+async def test_topology_fix_text_starts_on_qemu_as_verified(
+    start_vm: object, qemu_dir: Path
+) -> None:
+    """The nat-external-hub fix printed for a VM whose command line is unknown (options text,
+    HOST:PORT filled in) starts on QEMU 7.2 and wires the NIC-backend pairs that were verified,
+    with no NAT+external hub."""
+    from qnetinspect.rules import RULES
+    from qnetinspect.rules._common import PLACEHOLDER
+    from qnetinspect.vmrunner import free_loopback_port
+
+    rule = next(r for r in RULES if r.slug == "nat-external-hub")
+    failed = []
+    for case in SAMPLE:
+        argv = ["-nodefaults", *shlex.split(case.replace("{P}", str(free_loopback_port())))]
+        top = predict(argv, qemu_version=(7, 2)).topology
+        (f,) = [f for f in evaluate([Snapshot(target="t", topology=top, live=False)])
+                if f.rule == "nat-external-hub"]
+        fixed = rule.fixed(top, f)
+        assert fixed is not None and not f.fix.startswith(NOT_OFFERED)
+        text = f.fix.split(" (in place of")[0]
+        text = text.replace(PLACEHOLDER, f"127.0.0.1:{free_loopback_port()}")
+        vm = start_vm(shlex.split(text))  # type: ignore[operator]
+        try:
+            live = parse_info_network(await live_info_network(vm.qmp_path))
+        finally:
+            vm.stop()
+        new = type(fixed)(clients=fixed.clients[len(top.clients):])
+        rules = {x.rule for x in evaluate([Snapshot(target="t", topology=live, live=False)])}
+        if _pairs_of(live) != _pairs_of(new) or "nat-external-hub" in rules:
+            failed.append(f"{case}\n  fix {text}\n  {_pairs_of(live)} != {_pairs_of(new)}")
+    assert failed == []
