@@ -305,6 +305,36 @@ def split_topology(
     )
 
 
+def with_nic_info(topology: Topology, name: str, **changes: str) -> Topology:
+    """``topology`` with the NIC ``name``'s info fields changed (``model=``, ``macaddr=``),
+    wherever it is (hub port, pair, every queue): how a one-option fix is applied."""
+
+    def fix(c: NetClient | None) -> NetClient | None:
+        if c is None:
+            return None
+        if c.is_nic and c.name == name:
+            info = {**c.info, **changes}
+            raw = ",".join(f"{k}={v}" for k, v in info.items())
+            return replace(c, info=info, info_raw=raw, peer=fix(c.peer))
+        return replace(c, peer=fix(c.peer)) if c.peer is not None else c
+
+    hubs = tuple(
+        replace(h, ports=tuple(replace(p, peer=fix(p.peer)) for p in h.ports))
+        for h in topology.hubs
+    )
+    clients = tuple(x for x in (fix(c) for c in topology.clients) if x is not None)
+    return replace(topology, hubs=hubs, clients=clients)
+
+
+_FIX_MAC = re.compile(r"(?:mac|macaddr)=([0-9a-fA-F:]{17})")
+
+
+def fix_mac(fix: str) -> str | None:
+    """The MAC a fix text sets (``mac=`` / ``macaddr=``), if any."""
+    m = _FIX_MAC.search(fix)
+    return m.group(1).lower() if m else None
+
+
 def nic_netdevs(topology: Topology) -> dict[str, str | None]:
     """NIC name -> the ``netdev=`` it uses (a hubport id for hub NICs), None for legacy
     ``-net nic`` NICs (on an auto-named hub port) and NICs without a backend."""
