@@ -380,6 +380,19 @@ def test_remove_of_a_legacy_nic_uses_its_qom_path() -> None:
     assert hub is not None and [p.peer for p in hub.ports if p.name == "hub0port0"] == [None]
 
 
+def test_remove_of_a_nic_option_nic_deletes_its_backend_too() -> None:
+    """-nic user makes a netdev (QEMU lets netdev_del delete it): the NIC goes by its QOM path,
+    then its backend by name."""
+    text = ("e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\r\n"
+            " \\ #net015: index=0,type=user,net=10.0.2.0,restrict=off\r\n")
+    legacy = QomNic("/machine/unattached/device[17]", "", "e1000", "#net015", "52:54:00:12:34:56")
+    plan = plan_remove(_snap(text), "e1000.0", context=PlanContext(legacy_nics=(legacy,)))
+    assert [c.to_json() for c in plan.commands] == [
+        {"execute": "device_del", "arguments": {"id": "/machine/unattached/device[17]"}},
+        {"execute": "netdev_del", "arguments": {"id": "#net015"}},
+    ]
+
+
 def test_link_plan_and_unknown_name() -> None:
     """link: one set_link command; a name not in info network is refused listing known ones."""
     plan = plan_link(_snap(), "n0", False)

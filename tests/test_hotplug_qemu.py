@@ -389,14 +389,15 @@ def test_remove_legacy_nic_on_a_running_guest_completes(
 ) -> None:
     """A -net nic NIC (no device id) on a running Linux guest: --dry-run and the apply send the
     same device_del of its QOM path; the guest acknowledges, the NIC is gone from info network
-    and its legacy hub port stays."""
+    and its legacy hub port stays. A -nic NIC goes the same way, with its backend."""
     import anyio
     from guest import guest_args
 
     kernel, initrd = guest_files
     log = qemu_dir / "console.log"
     base = ("-M", "pc", "-nodefaults", "-display", "none", *guest_args(kernel, initrd, log))
-    vm = start_vm(["-net", "nic", "-net", "user", "-net", "nic,model=rtl8139"], base_args=base)
+    vm = start_vm(["-net", "nic", "-net", "user", "-net", "nic,model=rtl8139",
+                   "-nic", "user,model=virtio-net-pci"], base_args=base)
     _wait_for_guest(log)
     code, dry, err = _cli(capsys, "remove", str(vm.qmp_path), "e1000.0", "--dry-run")
     assert code == 0, err
@@ -412,7 +413,15 @@ def test_remove_legacy_nic_on_a_running_guest_completes(
     assert "e1000.0" not in {c.name for c in topo.nics()}
     hub = topo.hub(0)
     assert hub is not None and [p.peer for p in hub.ports if p.name == "hub0port0"] == [None]
+    assert {c.name for c in topo.nics()} == {"rtl8139.0", "virtio-net-pci.0"}
+    # a -nic NIC: by its QOM path too, and its backend (a netdev to QEMU) is deleted after it
+    code, out, err = _cli(capsys, "remove", str(vm.qmp_path), "virtio-net-pci.0", "--yes",
+                          "--timeout", "120")
+    assert code == 0, err
+    assert '"netdev_del"' in out and "done: remove" in out
+    topo = parse_info_network(anyio.run(_info, vm))
     assert {c.name for c in topo.nics()} == {"rtl8139.0"}
+    assert topo.clients == ()
 
 
 def test_remove_legacy_nic_of_a_paused_guest_says_it_waits_for_the_guest(

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "device_del the NIC, wait for QEMU's DEVICE_DELETED, then netdev_del its backend. "
             "A PCI NIC is released only by a running guest OS: a paused or OS-less guest never "
             "releases it. A legacy -net nic/-nic NIC (no device id) is removed by its QOM path; "
-            "its -net port stays."
+            "a -net hub port stays."
         ),
     )
     p.add_argument("target", metavar="TARGET", help="QMP socket path, unix:PATH or tcp:HOST:PORT")

@@ -380,15 +380,19 @@ def plan_remove(
     commands = [QmpCommand("device_del", {"id": handle})]
     absent = [device_id]
     if legacy is not None:
-        # QEMU marks -net/-nic clients as not netdevs: netdev_del refuses them
-        where = f"hub port {netdev} of hub {hub}" if hub is not None else f"backend {netdev}"
         notes.append(
             f"{device_id} has no device id (legacy -net nic/-nic): device_del takes its QOM "
-            f"path {legacy.path}; its {where} was made by -net/-nic, which netdev_del cannot "
-            "delete, so it stays"
+            f"path {legacy.path}"
         )
-        keep_netdev = True
-        netdev = None
+        if hub is not None:
+            # -net clients are not netdevs to QEMU: netdev_del refuses them ("is not a
+            # netdev"); a -nic backend is a netdev and goes the usual way
+            notes.append(
+                f"its hub port {netdev} of hub {hub} was made by -net, which netdev_del cannot "
+                "delete, so it stays"
+            )
+            keep_netdev = True
+            netdev = None
     model = nic.model or ""
     is_pci = (
         model in ctx.pci_models
