@@ -83,16 +83,20 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     )
 
 
-def evaluate(snapshots: Sequence[Snapshot], config: Config | None = None) -> list[Finding]:
+def evaluate(
+    snapshots: Sequence[Snapshot], config: Config | None = None, *, check_fixes: bool = True
+) -> list[Finding]:
     """Run the catalogue. Snapshots with ``error`` set or no topology are skipped. ``config``
-    disables rules, overrides severities and drops suppressed findings."""
+    disables rules, overrides severities and drops suppressed findings. ``check_fixes``: each
+    fix a rule can apply (``Rule.fixed``) is applied and re-checked before it is offered
+    (off for outputs that print no fix: Nagios, Prometheus)."""
     readable = [s for s in snapshots if s.error is None and s.topology is not None]
     findings = _run(readable, config)
-    # a fix that rewires the VM is applied and re-checked before it is offered
-    fixers = {r.slug: r.fixed for r in RULES if type(r).fixed is not Rule.fixed}
-    findings = verify_fixes(
-        findings, {s.target: s for s in readable}, fixers, lambda s: _run([s], None)
-    )
+    if check_fixes:
+        fixers = {r.slug: r.fixed for r in RULES if type(r).fixed is not Rule.fixed}
+        findings = verify_fixes(
+            findings, {s.target: s for s in readable}, fixers, lambda s: _run([s], None)
+        )
     if config is not None:
         findings = list(_apply_config(findings, readable, config))
     return sort_findings(findings)

@@ -85,6 +85,12 @@ _MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 Fixer = Callable[[Topology, Finding], "Topology | None"]
 
 
+#: verdicts kept across calls (the TUI and --watch-like callers evaluate the same VMs again
+#: every refresh): key -> None (the fix passed) or its problems; bounded, cleared when full
+_SEEN: dict[tuple[object, ...], tuple[str, ...] | None] = {}
+_SEEN_MAX = 4096
+
+
 def verify_fixes(
     findings: Sequence[Finding],
     snapshots: Mapping[str, Snapshot],
@@ -94,9 +100,6 @@ def verify_fixes(
     """``findings`` with each rewiring fix verified (``fixers``: rule slug -> ``Rule.fixed``);
     ``check_vm`` runs every rule on one VM without this verification."""
     baseline: dict[str, list[Finding]] = {}
-    # a fleet of VMs started the same way has the same findings and fixes: a fix that passed
-    # for one passes for all (the rules read only these parts of a snapshot, and the label)
-    passed: set[tuple[object, ...]] = set()
     out: list[Finding] = []
     for f in findings:
         fixer = fixers.get(f.rule)
@@ -104,24 +107,34 @@ def verify_fixes(
         if fixer is None or snap is None or snap.topology is None or not f.fix:
             out.append(f)
             continue
-        # the MAC a fix suggests is derived from the VM's name: masked, so that VMs started
-        # the same way share one check (a derived MAC equal to another NIC's of the same VM
-        # is a 2^-24 chance)
+        # a fleet of VMs started the same way has the same findings and fixes: a fix that
+        # passed for one passes for all (the rules read only these parts of a snapshot). The
+        # MAC a fix suggests is derived from the VM's name: masked (a derived MAC equal to
+        # another NIC's of the same VM is a 2^-24 chance). A failure's text names the VM, so
+        # failures are kept per target.
         key = (f.rule, f.hub, f.clients, _MAC.sub("MAC", f.fix), snap.topology, snap.usernet,
                snap.live, tuple(sorted(snap.listen_hints.items())))
-        if key in passed:
+        if key in _SEEN:
             out.append(f)
             continue
-        fixed = fixer(snap.topology, f)
-        if fixed is None:
-            out.append(f)
-            continue
-        if f.target not in baseline:
-            baseline[f.target] = check_vm(snap)
-        verdict = compare(
-            baseline[f.target], check_vm(replace(snap, topology=fixed)), fixes=f.rule
-        )
-        if verdict.ok:
-            passed.add(key)
-        out.append(f if verdict.ok else replace(f, fix=not_offered(verdict.problems)))
+        failed = _SEEN.get((f.target, *key))
+        if failed is None:
+            fixed = fixer(snap.topology, f)
+            if fixed is None:
+                out.append(f)
+                continue
+            if f.target not in baseline:
+                baseline[f.target] = check_vm(snap)
+            verdict = compare(
+                baseline[f.target], check_vm(replace(snap, topology=fixed)), fixes=f.rule
+            )
+            if len(_SEEN) >= _SEEN_MAX:
+                _SEEN.clear()
+            if verdict.ok:
+                _SEEN[key] = None
+                out.append(f)
+                continue
+            failed = verdict.problems
+            _SEEN[(f.target, *key)] = failed
+        out.append(replace(f, fix=not_offered(failed)))
     return out
