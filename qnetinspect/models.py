@@ -164,6 +164,12 @@ class Hub:
     def backends(self) -> tuple[NetClient, ...]:
         return tuple(c for c in self.peers if not c.is_nic)
 
+    @property
+    def mixes_nat_and_external(self) -> bool:
+        """The leak of ``nat-external-hub``: a user NAT and an external backend on one hub."""
+        backends = self.backends
+        return any(b.is_nat for b in backends) and any(b.is_external for b in backends)
+
 
 @dataclass(frozen=True, slots=True)
 class UnparsedLine:

@@ -80,7 +80,7 @@ def register(sub: Any) -> None:
 # ----------------------------------------------------------------------------- shared
 def inspect_all(
     specs: Sequence[str], *, config_path: str | None, timeout: float | None,
-    concurrency: int | None,
+    concurrency: int | None, check_fixes: bool = True,
 ) -> tuple[list[Snapshot], list[Finding], float, Config]:
     """Expand targets, inspect them all, evaluate the rules; returns the wall time too.
 
@@ -109,7 +109,7 @@ def inspect_all(
         stdin_text=stdin_text,
     )
     duration = time.monotonic() - started
-    return snapshots, evaluate(snapshots, config), duration, config
+    return snapshots, evaluate(snapshots, config, check_fixes=check_fixes), duration, config
 
 
 def _read_stdin() -> str:
@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
 
     snapshots, findings, duration, _ = inspect_all(
         args.targets, config_path=args.config, timeout=args.timeout,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency, check_fixes=args.format == "json",  # the others print none
     )
     v = verdict(snapshots, findings, unreachable=args.unreachable)
     if args.format == "prometheus":

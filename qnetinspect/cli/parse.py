@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from qnetinspect.cli import exit_codes
+from qnetinspect.cli import exit_codes, helptext
 from qnetinspect.errors import InputError
 from qnetinspect.models import Finding, NetClient, Topology
 
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "parse",
         help="parse saved 'info network' text (file or stdin) into a topology and findings",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=helptext.description(__doc__),
     )
     p.add_argument(
         "file",

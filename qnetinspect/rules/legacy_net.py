@@ -11,6 +11,7 @@ from qnetinspect.rules._common import (
     hub_nics,
     join,
     split_hub,
+    split_topology,
     unique,
 )
 from qnetinspect.rules.base import Rule
@@ -60,3 +61,10 @@ class LegacyNet(Rule):
                 clients=[c.name for c in members],
                 fix=f"{fix} in place of the -net options" if fix else "remove the -net options",
             )
+
+    def fixed(self, topology: Topology, finding: Finding) -> Topology | None:
+        """The split applied (a hub without backends: its NICs alone, as the fix says)."""
+        hub = topology.hub(finding.hub) if finding.hub is not None else None
+        if hub is None:
+            return None
+        return split_topology(topology, hub, spare_nics="name")
