@@ -1,0 +1,346 @@
+"""The reading step for ``info network`` text as people paste it (mail, forums, READMEs,
+terminals, ``virsh``), run before the parser and only for text a person handed us.
+
+What it undoes, each recorded (a removed line keeps its number and a reason; a whole-text change
+is a note):
+
+- a pasted QMP JSON reply (``{"return": "hub 0\\r\\n \\\\ ..."}``, ``virsh qemu-monitor-command``
+  without ``--hmp``) is unwrapped; an error reply is removed with QEMU's message as the reason;
+- non-breaking and other odd spaces, tabs, zero-width characters; trailing whitespace;
+- mail quotes (``> ``), prompts (``(qemu) ``, ``qm> ``), command echoes (``info network``,
+  ``virsh ... 'info network'``), monitor banners;
+- several outputs in one paste: split ONLY at explicit markers (a command echo, a banner, an
+  empty prompt), the last output is read and the earlier ones are removed with a note. A repeated
+  ``hub 0`` header alone is never a split: that is a sign of a forged listing, not of a paste;
+- common indentation (markdown, reStructuredText, list items) and whitespace inside the
+  `` \\ `` structure: lines are re-indented by what they are, as QEMU prints them;
+- junk before a ``\\`` (``- \\ nic2`` from a rendered list);
+- lines wrapped by a mail client or a terminal: a line joined with the next one when the
+  result is a valid line and the line alone is not (or is cut in the middle of a value).
+
+Text exactly as QEMU printed it comes out unchanged. Pure: no I/O, never raises.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from qnetinspect.models import Topology, UnparsedLine
+from qnetinspect.parse.decode import normalize_newlines
+from qnetinspect.parse.info_network import BACKSLASH_PREFIX, line_kind
+
+__all__ = ["Pasted", "looks_pasted", "normalize_paste", "unreadable_reason"]
+
+#: spaces that are not U+0020 (NBSP from HTML pages, figure/narrow spaces, ideographic), tab
+_ODD_SPACES = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
+_INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff\u200e\u200f]")
+_QUOTE = re.compile(r"[ ]*(?:>[ ]?)+")
+_PROMPT = re.compile(r"[ ]*(?:\(qemu\)|\(QEMU\)|qemu>|QEMU>|qm>|\(hmp\)|virsh ?#)(?: |\Z)")
+#: ``info <command>`` typed at a monitor or inside a shell command (virsh, qm, socat ...)
+_ECHO_INFO = re.compile(r"(?<![\w=.-])info\s+(?P<cmd>[a-z][a-z_-]*)")
+_ECHO_SHELL = re.compile(
+    r"(?:\S*[$#%]\s*)?(?:sudo\s+)?(?:virsh|qm|qmp-shell|socat|nc|telnet|qemu-system-\S+)\s"
+)
+_BANNER = re.compile(
+    r"(?i)(?:monitor\s*-\s*type\s+'help'|type:?\s+'help'\s+for|^welcome to virsh"
+    r"|'quit' to quit|^entering qemu monitor)"
+)
+#: markdown fences and reStructuredText code directives around a pasted block
+_FENCE = re.compile(r"(?:```|~~~)[\w+-]*\Z|\.\. (?:code-block|code|sourcecode)::.*\Z|::\Z")
+_BULLET_BEFORE_BACKSLASH = re.compile(r"(?:[-*+\u2022\u00b7]|\d+[.)])\s*(?=\\)")
+#: a value cut by a terminal wrap: the piece on the next line is made of what QEMU's info
+#: strings are made of (no space, no markup such as a closing code fence)
+_CONTINUATION = re.compile(r"[\w.:,=/@+-]+\Z")
+#: a line shorter than this was not wrapped by a terminal (they wrap at 80, mail at ~72)
+_WRAP_MIN = 60
+_MAX_SHOWN = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Pasted:
+    """The text to parse as (original line number, line) pairs, and what was done to get it."""
+
+    lines: tuple[tuple[int, str], ...]
+    removed: tuple[UnparsedLine, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def looks_pasted(text: str) -> bool:
+    """True when the text shows a sign of having passed through a person's hands.
+
+    QEMU's own output never has these: a line ending in whitespace, a tab, an odd space, a lone
+    CR, a BOM, a quote or prompt, indentation other than QEMU's, a JSON reply.
+    """
+    stripped = text.lstrip()
+    if stripped.startswith(("{", '"')) or _ODD_SPACES.search(text) or _INVISIBLE.search(text):
+        return True
+    for line in text.split("\n"):
+        line = line[:-1] if line.endswith("\r") else line
+        if not line:
+            continue
+        if "\r" in line or line[-1] == " ":
+            return True
+        if line[0] == " " and not line.startswith((BACKSLASH_PREFIX, "  - ", "  ")):
+            return True
+        if line.startswith("   ") or _QUOTE.match(line) or _PROMPT.match(line):
+            return True
+    return False
+
+
+def normalize_paste(text: str) -> Pasted:
+    """Undo what pasting did (see the module docstring); every line is kept or accounted for."""
+    notes: list[str] = []
+    removed: list[UnparsedLine] = []
+    text = normalize_newlines(text)
+    text = _unwrap_json(text, notes, removed)
+    lines = [(no, _clean_chars(line)) for no, line in enumerate(text.split("\n"), start=1)]
+    lines = _strip_markers(lines, notes, removed)
+    lines = _reindent(lines)
+    lines = _join_wrapped(lines, notes, removed)
+    removed.sort(key=lambda u: u.line)
+    return Pasted(lines=tuple(lines), removed=tuple(removed), notes=tuple(notes))
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+# ----------------------------------------------------------------------------- JSON reply
+def _unwrap_json(text: str, notes: list[str], removed: list[UnparsedLine]) -> str:
+    s = text.strip()
+    doc: object = None
+    if (s.startswith("{") and s.endswith("}")) or (s.startswith('"') and s.endswith('"')):
+        try:
+            doc = json.loads(s)
+        except ValueError:
+            return text
+    elif "\n" not in s and ("\\r\\n" in s or "\\n" in s):
+        # the string of a reply copied without its quotes: "hub 0\r\n \\ hub0port1: ..."
+        try:
+            doc = json.loads('"' + s.replace('"', '\\"') + '"')
+        except ValueError:
+            return text
+    else:
+        return text
+    if isinstance(doc, dict):
+        if isinstance(doc.get("return"), str):
+            notes.append("unwrapped a QMP JSON reply ({\"return\": ...}); line numbers are "
+                         "those of the text inside it")
+            return normalize_newlines(doc["return"])
+        error = doc.get("error")
+        if isinstance(error, dict):
+            desc = str(error.get("desc") or error.get("class") or "error")
+            removed.append(UnparsedLine(1, _shown(s), f"a QMP error reply: {desc}"))
+            return ""
+        return text
+    if isinstance(doc, str):
+        notes.append("unescaped a JSON string; line numbers are those of the text inside it")
+        return normalize_newlines(doc)
+    return text
+
+
+# ----------------------------------------------------------------------------- characters
+def _clean_chars(line: str) -> str:
+    if _INVISIBLE.search(line):
+        line = _INVISIBLE.sub("", line)
+    if _ODD_SPACES.search(line):
+        line = _ODD_SPACES.sub(" ", line)
+    return line.rstrip(" ")
+
+
+# ----------------------------------------------------------------------------- markers
+@dataclass(slots=True)
+class _Segment:
+    command: str | None  # "network", another info command, or None (not known)
+    start: int  # line number of the marker (0: the beginning)
+    lines: list[tuple[int, str]]
+
+
+def _strip_markers(
+    lines: list[tuple[int, str]], notes: list[str], removed: list[UnparsedLine]
+) -> list[tuple[int, str]]:
+    """Quotes and prompts off every line; echoes, banners and empty prompts mark outputs."""
+    quoted = prompted = 0
+    segments = [_Segment(None, 0, [])]
+    for no, line in lines:
+        m = _QUOTE.match(line)
+        if m and ">" in m.group():  # QEMU never starts a line with '>'
+            line = line[m.end() :]
+            quoted += 1
+        had_prompt = False
+        m = _PROMPT.match(line)
+        if m:
+            line = line[m.end() :].rstrip(" ")
+            prompted += 1
+            had_prompt = True
+        content = line.strip()
+        if not content:
+            if had_prompt:
+                removed.append(UnparsedLine(no, "", "an empty monitor prompt"))
+                segments.append(_Segment(None, no, []))
+            else:
+                segments[-1].lines.append((no, ""))
+            continue
+        if line_kind(line.lstrip(" ")) is None and line_kind(line) is None:
+            echo = _ECHO_INFO.search(content) if len(content) < 200 else None
+            if echo and (had_prompt or content.startswith("info") or _ECHO_SHELL.match(content)):
+                cmd = echo["cmd"]
+                command = "network" if cmd == "network" else f"info {cmd}"
+                removed.append(UnparsedLine(no, _shown(content), f"the command echo ({command})"))
+                segments.append(_Segment(command, no, []))
+                continue
+            if _FENCE.match(content):
+                removed.append(UnparsedLine(no, _shown(content), "a code block marker"))
+                continue
+            if _ECHO_SHELL.match(content) or _BANNER.search(content):
+                why = "a monitor banner" if _BANNER.search(content) else "a shell command"
+                removed.append(UnparsedLine(no, _shown(content), why))
+                segments.append(_Segment(None, no, []))
+                continue
+        segments[-1].lines.append((no, line))
+    if quoted:
+        notes.append(f"removed mail quote marks ('> ') from {quoted} line{'s' * (quoted != 1)}")
+    if prompted:
+        notes.append(f"removed monitor prompts from {prompted} line{'s' * (prompted != 1)}")
+    return _pick_output(segments, notes, removed)
+
+
+def _has_listing(seg: _Segment) -> bool:
+    return any(line_kind(line.strip()) is not None or line_kind(line) is not None
+               for _, line in seg.lines if line.strip())
+
+
+def _pick_output(
+    segments: list[_Segment], notes: list[str], removed: list[UnparsedLine]
+) -> list[tuple[int, str]]:
+    """The last output of ``info network`` (or of no known command); the rest accounted for."""
+    candidates = [s for s in segments if s.command in (None, "network") and _has_listing(s)]
+    chosen = candidates[-1] if candidates else None
+    out: list[tuple[int, str]] = []
+    for seg in segments:
+        if seg is chosen:
+            out.extend(seg.lines)
+        elif seg.command not in (None, "network"):
+            for no, line in seg.lines:
+                if line.strip():
+                    removed.append(UnparsedLine(no, _shown(line.strip()),
+                                                f"output of '{seg.command}'"))
+        elif _has_listing(seg):
+            for no, line in seg.lines:
+                if line.strip():
+                    removed.append(UnparsedLine(no, _shown(line.strip()),
+                                                "an earlier output (the last one is read)"))
+        else:
+            out.extend(seg.lines)  # prose, guest output: left for the parser to report
+    if len(candidates) > 1 and chosen is not None:
+        first = next((no for no, line in chosen.lines if line.strip()), chosen.start)
+        notes.append(f"{len(candidates)} outputs of info network in the text: the last one "
+                     f"(from line {first}) is read, the earlier ones are left out")
+    out.sort(key=lambda p: p[0])
+    return out
+
+
+# ----------------------------------------------------------------------------- indentation
+def _reindent(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Each line indented as QEMU prints its kind, whatever indentation it came with."""
+    out: list[tuple[int, str]] = []
+    vlan = in_filters = False
+    for no, line in lines:
+        s = line.strip(" ")
+        if not s:
+            continue
+        m = _BULLET_BEFORE_BACKSLASH.match(s)
+        if m:
+            s = s[m.end() :]
+        if s.startswith("\\"):
+            out.append((no, BACKSLASH_PREFIX + s[1:].lstrip(" ")))
+            in_filters = False
+            continue
+        if s == "filters:":
+            in_filters = True
+            out.append((no, s))
+            continue
+        if in_filters and s.startswith("- "):
+            out.append((no, "  - " + s[2:].lstrip(" ")))
+            continue
+        in_filters = False
+        kind = line_kind(s)
+        if kind in ("vlan", "no-vlan"):
+            vlan = True
+        elif kind == "hub":
+            vlan = False
+        elif vlan and kind != "client":
+            s = "  " + s
+        out.append((no, s))
+    return out
+
+
+# ----------------------------------------------------------------------------- wrapping
+def _join_wrapped(
+    lines: list[tuple[int, str]], notes: list[str], removed: list[UnparsedLine]
+) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    joined = 0
+    i = 0
+    while i < len(lines):
+        no, cur = lines[i]
+        while i + 1 < len(lines):
+            nno, nxt = lines[i + 1]
+            merged = _join(cur, nxt)
+            if merged is None:
+                break
+            removed.append(UnparsedLine(nno, _shown(nxt), f"joined to line {no} (wrapped)"))
+            joined += 1
+            cur = merged
+            i += 1
+        out.append((no, cur))
+        i += 1
+    if joined:
+        notes.append(f"joined {joined} wrapped line{'s' * (joined != 1)} to the line before")
+    return out
+
+
+def _join(cur: str, nxt: str) -> str | None:
+    """``cur`` and ``nxt`` as one line when that is a valid line and ``cur`` was cut."""
+    if nxt.startswith(BACKSLASH_PREFIX) or line_kind(nxt) in ("hub", "vlan", "no-vlan",
+                                                              "filters"):
+        return None
+    if nxt.startswith("  "):
+        return None  # a filter or VLAN entry of its own
+    kind = line_kind(cur)
+    if kind is None:
+        # cut where a mail client breaks (after "port:" or "name:") or inside a value
+        seps = (" ", "") if cur.endswith(":") else ("", " ")
+        for sep in seps:
+            if line_kind(cur + sep + nxt) is not None:
+                return cur + sep + nxt
+        return None
+    if kind in ("client", "port-client") and len(cur) >= _WRAP_MIN and line_kind(nxt) is None \
+            and _CONTINUATION.match(nxt) and not nxt.endswith(":"):
+        # a terminal cut a value (``macaddr=52:54:00:12:34:`` / ``56``): the piece has no space
+        return cur + nxt
+    return None
+
+
+# ----------------------------------------------------------------------------- nothing read
+def unreadable_reason(topology: Topology, *, empty_ok: bool = False) -> str | None:
+    """Why no network client could be read from a text, or None when something was.
+
+    ``empty_ok``: an empty listing is a real reading (QEMU's exact reply for a VM without a
+    network: a live target or a capture), not a failure to read.
+    """
+    if topology.hubs or topology.clients:
+        return None
+    if topology.unparsed:
+        u = topology.unparsed[0]
+        n = len(topology.unparsed)
+        return (f"no network client read: {n} line{'s' * (n != 1)} not understood, first "
+                f"line {u.line}: {_shown(u.text)!r} ({u.reason})")
+    if topology.removed:
+        u = topology.removed[0]
+        return f"no network client read: line {u.line} {_shown(u.text)!r}: {u.reason}"
+    if empty_ok:
+        return None
+    return "no network client read: the text is empty"
