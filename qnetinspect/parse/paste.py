@@ -47,14 +47,19 @@ _BANNER = re.compile(
     r"(?i)(?:monitor\s*-\s*type\s+'help'|type:?\s+'help'\s+for|^welcome to virsh"
     r"|'quit' to quit|^entering qemu monitor)"
 )
+#: a monitor command typed after a prompt (``device_add e1000,id=x``, ``quit``)
+_COMMAND = re.compile(r"[a-z][a-z_-]*(?: |\Z)")
 #: markdown fences and reStructuredText code directives around a pasted block
 _FENCE = re.compile(r"(?:```|~~~)[\w+-]*\Z|\.\. (?:code-block|code|sourcecode)::.*\Z|::\Z")
-_BULLET_BEFORE_BACKSLASH = re.compile(r"(?:[-*+\u2022\u00b7]|\d+[.)])\s*(?=\\)")
+#: a list marker (markdown, a rendered page) before a line: ``- \\ nic2``, ``1. hub 0``
+_LIST_MARK = re.compile(r"(?:[-*+\u2022\u00b7]|\d+[.)])\s*(?=\\)|(?:[-*+\u2022\u00b7]|\d+[.)])\s+")
 #: a value cut by a terminal wrap: the piece on the next line is made of what QEMU's info
 #: strings are made of (no space, no markup such as a closing code fence)
 _CONTINUATION = re.compile(r"[\w.:,=/@+-]+\Z")
 #: a line shorter than this was not wrapped by a terminal (they wrap at 80, mail at ~72)
 _WRAP_MIN = 60
+#: the rest of a wrapped info string has at most this many words (``to 127.0.0.1:4000``)
+_WRAP_WORDS = 3
 _MAX_SHOWN = 60
 
 
@@ -85,6 +90,8 @@ def looks_pasted(text: str) -> bool:
         if line[0] == " " and not line.startswith((BACKSLASH_PREFIX, "  - ", "  ")):
             return True
         if line.startswith("   ") or _QUOTE.match(line) or _PROMPT.match(line):
+            return True
+        if line[0] == "\\" or _LIST_MARK.match(line):  # QEMU starts no line with these
             return True
     return False
 
@@ -183,11 +190,16 @@ def _strip_markers(
             else:
                 segments[-1].lines.append((no, ""))
             continue
-        if line_kind(line.lstrip(" ")) is None and line_kind(line) is None:
+        if _kind(line) is None:
             echo = _ECHO_INFO.search(content) if len(content) < 200 else None
             if echo and (had_prompt or content.startswith("info") or _ECHO_SHELL.match(content)):
                 cmd = echo["cmd"]
                 command = "network" if cmd == "network" else f"info {cmd}"
+                removed.append(UnparsedLine(no, _shown(content), f"the command echo ({command})"))
+                segments.append(_Segment(command, no, []))
+                continue
+            if had_prompt and _COMMAND.match(content):  # another monitor command: not ours
+                command = content.split(" ", 1)[0]
                 removed.append(UnparsedLine(no, _shown(content), f"the command echo ({command})"))
                 segments.append(_Segment(command, no, []))
                 continue
@@ -207,9 +219,21 @@ def _strip_markers(
     return _pick_output(segments, notes, removed)
 
 
+def _kind(line: str) -> str | None:
+    """What a line is once its indentation, list marker and `` \\ `` spacing are undone."""
+    s = line.strip(" ")
+    m = _LIST_MARK.match(s)
+    if m:
+        s = s[m.end() :]
+    if s.startswith("\\"):
+        return line_kind(BACKSLASH_PREFIX + s[1:].lstrip(" "))
+    if s.startswith("- "):
+        return line_kind("  " + s)
+    return line_kind(s) or line_kind("  " + s)
+
+
 def _has_listing(seg: _Segment) -> bool:
-    return any(line_kind(line.strip()) is not None or line_kind(line) is not None
-               for _, line in seg.lines if line.strip())
+    return any(_kind(line) is not None for _, line in seg.lines if line.strip())
 
 
 def _pick_output(
@@ -226,7 +250,7 @@ def _pick_output(
             for no, line in seg.lines:
                 if line.strip():
                     removed.append(UnparsedLine(no, _shown(line.strip()),
-                                                f"output of '{seg.command}'"))
+                                                f"output of the command '{seg.command}'"))
         elif _has_listing(seg):
             for no, line in seg.lines:
                 if line.strip():
@@ -251,8 +275,11 @@ def _reindent(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
         s = line.strip(" ")
         if not s:
             continue
-        m = _BULLET_BEFORE_BACKSLASH.match(s)
-        if m:
+        if in_filters and s.startswith("- ") and not s[2:].lstrip(" ").startswith("\\"):
+            out.append((no, "  - " + s[2:].lstrip(" ")))
+            continue
+        m = _LIST_MARK.match(s)
+        if m and (s[m.end() :].startswith("\\") or line_kind(s[m.end() :]) is not None):
             s = s[m.end() :]
         if s.startswith("\\"):
             out.append((no, BACKSLASH_PREFIX + s[1:].lstrip(" ")))
@@ -262,11 +289,9 @@ def _reindent(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
             in_filters = True
             out.append((no, s))
             continue
-        if in_filters and s.startswith("- "):
-            out.append((no, "  - " + s[2:].lstrip(" ")))
-            continue
-        in_filters = False
         kind = line_kind(s)
+        if kind is not None:  # the filter block ends at a line of another kind, not at the
+            in_filters = False  # wrapped rest of a filter line
         if kind in ("vlan", "no-vlan"):
             vlan = True
         elif kind == "hub":
@@ -295,11 +320,20 @@ def _join_wrapped(
             joined += 1
             cur = merged
             i += 1
-        out.append((no, cur))
+        out.append((no, _unlist(cur)))
         i += 1
     if joined:
         notes.append(f"joined {joined} wrapped line{'s' * (joined != 1)} to the line before")
     return out
+
+
+def _unlist(line: str) -> str:
+    """A list marker left before a line that was only whole once joined (``1. nic.0:`` /
+    ``index=0,...``)."""
+    m = _LIST_MARK.match(line)
+    if m and line_kind(line[m.end() :]) is not None:
+        return line[m.end() :]
+    return line
 
 
 def _join(cur: str, nxt: str) -> str | None:
@@ -317,11 +351,16 @@ def _join(cur: str, nxt: str) -> str | None:
             if line_kind(cur + sep + nxt) is not None:
                 return cur + sep + nxt
         return None
-    if kind in ("client", "port-client") and len(cur) >= _WRAP_MIN and line_kind(nxt) is None \
-            and _CONTINUATION.match(nxt) and not nxt.endswith(":"):
-        # a terminal cut a value (``macaddr=52:54:00:12:34:`` / ``56``): the piece has no space
-        return cur + nxt
-    return None
+    if kind not in ("client", "port-client", "filter") or len(cur) < _WRAP_MIN:
+        return None
+    words = nxt.split(" ")
+    if line_kind(nxt) is not None or nxt.endswith(":") or len(words) > _WRAP_WORDS:
+        return None
+    if not all(_CONTINUATION.match(w) for w in words):
+        return None  # the head of a cut line, prose or guest output: not the rest of an info
+    # a terminal cuts anywhere and keeps every character (``macaddr=52:54:00:12:34:`` /
+    # ``56``); a mail client breaks at a space and drops it (``connect`` / ``to 1.2.3.4:5``)
+    return cur + (" " if len(words) > 1 else "") + nxt
 
 
 # ----------------------------------------------------------------------------- nothing read

@@ -1,0 +1,175 @@
+"""The reading step for pasted ``info network`` text (parse/paste.py) and the one decoder.
+
+The corpus (tests/paste_corpus.py) makes mechanical pasted forms of every real capture; each
+must read to the topology of the exact text, or say what it could not read: never a different
+topology in silence.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qnetinspect.models import Topology
+from qnetinspect.parse import parse_info_network
+from qnetinspect.parse.decode import decode_text
+from qnetinspect.parse.paste import looks_pasted, normalize_paste, unreadable_reason
+from tests.paste_corpus import (
+    BLOCK,
+    COMBINED,
+    ENCODING,
+    INNER,
+    OUTER,
+    WRAP,
+    captures,
+    render,
+    single_artifacts,
+)
+
+CAPTURES = list(captures())
+
+
+def _read(data: bytes) -> Topology:
+    return parse_info_network(decode_text(data), pasted=True)
+
+
+def _same_or_reported(got: Topology, exact: Topology, what: str) -> None:
+    if (got.hubs, got.clients) == (exact.hubs, exact.clients):
+        assert got.unparsed == exact.unparsed, what
+        return
+    # a different reading is allowed only when the reader says what it could not read
+    assert got.unparsed or unreadable_reason(got) is not None, what
+
+
+def test_exact_capture_text_passes_through_unchanged() -> None:
+    """Every capture's exact text reads the same with pasted=True, with nothing removed."""
+    for name, text in CAPTURES:
+        exact = parse_info_network(text)
+        assert parse_info_network(text, pasted=True) == exact, name
+        assert not looks_pasted(text), name
+        lines = [(no, ln) for no, ln in enumerate(text.replace("\r\n", "\n").split("\n"), 1) if ln]
+        read = normalize_paste(text)
+        assert list(read.lines) == lines and not read.removed and not read.notes, name
+
+
+def test_every_artifact_alone_and_combined_reads_to_the_original_topology() -> None:
+    """Each kind of pasted text, alone and combined, of every capture reads to the topology
+    of the exact text, with no line left unparsed."""
+    variants = [*single_artifacts(), *COMBINED]
+    for name, text in CAPTURES:
+        exact = parse_info_network(text)
+        for layers, enc in variants:
+            got = _read(render(text, layers, enc))
+            what = f"{name} {layers} {enc}"
+            assert (got.hubs, got.clients) == (exact.hubs, exact.clients), what
+            assert got.unparsed == exact.unparsed, what
+
+
+_ORDERED = st.tuples(
+    st.lists(st.sampled_from(sorted(INNER)), max_size=2, unique=True),
+    st.lists(st.sampled_from(sorted(WRAP)), max_size=1),
+    st.lists(st.sampled_from(sorted(BLOCK)), max_size=1),
+    st.lists(st.sampled_from(sorted(OUTER)), max_size=1),
+    st.sampled_from(sorted(ENCODING)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(capture=st.sampled_from(CAPTURES), ordered=_ORDERED)
+def test_any_mix_of_artifacts_reads_the_same_or_says_why(
+    capture: tuple[str, str], ordered: tuple[list[str], list[str], list[str], list[str], str]
+) -> None:
+    """Property: any mix of paste artifacts gives the original topology, or reports the lines
+    it could not read; never a different topology in silence."""
+    name, text = capture
+    inner, wrap, block, outer, enc = ordered
+    layers = [*inner, *wrap, *block, *outer]
+    got = _read(render(text, layers, enc))
+    _same_or_reported(got, parse_info_network(text), f"{name} {layers} {enc}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(capture=st.sampled_from(CAPTURES), data=st.data())
+def test_every_line_is_parsed_removed_or_unparsed(
+    capture: tuple[str, str], data: st.DataObject
+) -> None:
+    """Line accounting: each non-blank input line is read, removed with a reason, or listed as
+    unparsed, by its original line number."""
+    _, text = capture
+    layers = data.draw(st.lists(st.sampled_from(sorted({*INNER, *BLOCK, *OUTER} - {"virsh-json"})),
+                                max_size=3, unique=True))
+    pasted = render(text, layers, "lf").decode()
+    junk = data.draw(st.sampled_from(["", "login: root\n", "Some prose here.\n"]))
+    pasted = junk + pasted + junk
+    got = parse_info_network(pasted, pasted=True)
+    read = {c.line for c in got.iter_clients()} | {h.line for h in got.hubs}
+    read |= {p.line for h in got.hubs for p in h.ports}
+    accounted = read | {u.line for u in got.unparsed} | {u.line for u in got.removed}
+    lines = pasted.split("\n")
+    for no, line in enumerate(lines, start=1):
+        if not line.strip() or "filters:" in line or "type=filter-" in line:
+            continue  # filter headers and filter lines belong to their client (no line kept)
+        assert no in accounted, (no, line, layers)
+    assert all(u.reason for u in (*got.unparsed, *got.removed))
+
+
+def test_several_outputs_read_the_last_and_say_so() -> None:
+    """Two outputs split by a command echo: the last is read, the first removed, with a note."""
+    before = "hub 0\n \\ hub0port0: a.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n"
+    after = ("n1: index=0,type=nic,model=e1000,macaddr=52:54:00:ab:cd:ef\n"
+             " \\ u1: index=0,type=user,net=10.0.2.0,restrict=off\n")
+    text = f"(qemu) info network\n{before}(qemu) info network\n{after}"
+    got = parse_info_network(text, pasted=True)
+    assert [c.name for c in got.clients] == ["n1"] and not got.hubs
+    assert any("2 outputs" in n for n in got.notes)
+    assert {u.line for u in got.removed if "earlier output" in u.reason} == {2, 3}
+
+
+def test_a_repeated_hub_header_alone_is_never_a_split() -> None:
+    """Without a prompt, echo or banner between them, two 'hub 0' headers are one listing (a
+    sign of a forged listing for the consistency check, not of two pastes)."""
+    text = ("hub 0\n \\ hub0port1: #net1: index=0,type=user,net=10.0.2.0,restrict=off  \n"
+            "hub 0\n \\ hub0port0: e.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n")
+    got = parse_info_network(text, pasted=True)
+    assert [h.id for h in got.hubs] == [0, 0]
+    assert not any("outputs" in n for n in got.notes) and not got.removed
+
+
+def test_qemu_replies_are_read_exactly() -> None:
+    """pasted=False (live replies, captures): no heuristic, so a string a VM controls cannot
+    trigger one: a quoted, indented or prompted line stays unparsed."""
+    nic = "n0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n"
+    assert parse_info_network("    " + nic).unparsed
+    assert [c.name for c in parse_info_network("(qemu) " + nic).clients] == ["(qemu) n0"]
+    for text in ("    " + nic, "(qemu) " + nic, "> " + nic):
+        got = parse_info_network(text, pasted=True)
+        assert [c.name for c in got.clients] == ["n0"] and not got.unparsed
+
+
+def test_qmp_json_reply_and_error_reply() -> None:
+    """virsh without --hmp: a JSON reply is unwrapped; an error reply is unreadable with QEMU's
+    message as the reason."""
+    ok = ('{"return":"n0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\\r\\n",'
+          '"id":"libvirt-9"}')
+    got = parse_info_network(ok, pasted=True)
+    assert [c.name for c in got.clients] == ["n0"] and got.notes
+    err = ('{"id": "libvirt-9", "error": {"class": "CommandNotFound", '
+           '"desc": "The command info network has not been found"}}')
+    reason = unreadable_reason(parse_info_network(err, pasted=True))
+    assert reason is not None and "has not been found" in reason
+
+
+def test_decoder_bom_crlf_cr_and_bad_utf8() -> None:
+    """The one decoder: BOM dropped, CRLF and CR end lines, invalid UTF-8 never raises."""
+    assert decode_text(b"\xef\xbb\xbfa\r\nb\rc\n") == "a\nb\nc\n"
+    assert decode_text(b"a\xff\xfeb") == "a\ufffd\ufffdb"
+
+
+def test_unreadable_reasons() -> None:
+    """Nothing read: empty text, or the first line not understood, is named."""
+    assert unreadable_reason(parse_info_network("", pasted=True)) == (
+        "no network client read: the text is empty"
+    )
+    assert unreadable_reason(parse_info_network(""), empty_ok=True) is None
+    reason = unreadable_reason(parse_info_network("error: failed to get domain 'x'\n", pasted=True))
+    assert reason is not None and "line 1" in reason and "failed to get domain" in reason
