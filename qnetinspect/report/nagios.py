@@ -97,7 +97,8 @@ def render_nagios(
         names = ", ".join(f"{s.target}: {s.error.kind}" for s in down if s.error)
         parts.append(f"{len(down)} unreachable ({names})")
     if unreadable:  # the reason goes in the status line: a plugin's failure is one line
-        names = ", ".join(f"{s.target}: {_one_line(s.error.message)}"
+        # "|" would start the perfdata: the reason quotes text we could not read
+        names = ", ".join(f"{s.target}: {_one_line(s.error.message).replace('|', '/')}"
                           for s in unreadable if s.error)
         parts.append(f"{len(unreadable)} unreadable ({names})")
     summary = "; ".join(parts) if parts else "no problems"
