@@ -61,6 +61,10 @@ _WRAP_MIN = 60
 #: the rest of a wrapped info string has at most this many words (``to 127.0.0.1:4000``)
 _WRAP_WORDS = 3
 _MAX_SHOWN = 60
+#: a line is joined with at most this many wrapped pieces, up to this length: a long filter
+#: line cut at 64 columns is ~10 pieces; the bound keeps the reading linear on any input
+_MAX_PIECES = 64
+_MAX_JOINED = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,13 +315,15 @@ def _join_wrapped(
     i = 0
     while i < len(lines):
         no, cur = lines[i]
-        while i + 1 < len(lines):
+        pieces = 0
+        while i + 1 < len(lines) and pieces < _MAX_PIECES and len(cur) < _MAX_JOINED:
             nno, nxt = lines[i + 1]
             merged = _join(cur, nxt)
             if merged is None:
                 break
             removed.append(UnparsedLine(nno, _shown(nxt), f"joined to line {no} (wrapped)"))
             joined += 1
+            pieces += 1
             cur = merged
             i += 1
         out.append((no, _unlist(cur)))
