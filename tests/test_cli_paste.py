@@ -4,6 +4,7 @@ and ``check``, from stdin (``-``) and from a file (``file:``), and nothing read 
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -159,3 +160,27 @@ def test_capture_json_with_usernet_is_checked_in_show_and_check(
     assert "WARNING  hostfwd-all-addresses" in out and "needs a live" not in out
     code, out, _ = _cli(monkeypatch, capsys, b"", "parse", str(cap))
     assert "WARNING  hostfwd-all-addresses" in out and "needs a live" not in out
+
+
+def test_pasted_and_unreadable_json_match_the_published_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check --format json of a pasted text (with what was taken out, and why) next to an
+    unreadable one validates against docs/schema/check.schema.json."""
+    jsonschema = pytest.importorskip("jsonschema")
+    root = Path(__file__).resolve().parent.parent
+    schema = json.loads((root / "docs" / "schema" / "check.schema.json").read_text())
+    seed = SEEDS["qemu-7.2.22/legacy_seed_user_socket_listen"]
+    f = tmp_path / "pasted.txt"
+    f.write_bytes(render(seed, ["mail-wrap-72", "qemu-prompt-echo"], "crlf"))
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    code, out, _ = _cli(monkeypatch, capsys, b"", "check", "--format", "json",
+                        f"file:{f}", f"file:{empty}")
+    doc = json.loads(out)
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    pasted, unreadable = doc["targets"]
+    reasons = {u["reason"] for u in pasted["topology"]["pasted"]["removed"]}
+    assert "the command echo (network)" in reasons and "joined to line 5 (wrapped)" in reasons
+    assert unreadable["error"]["kind"] == "unreadable" and unreadable["topology"] is None
+    assert code == 2 and doc["status"] == "critical"
