@@ -81,6 +81,7 @@ BLOCK: dict[str, Layer] = {
     "mail-quote": lambda ls: ["> " + ln for ln in ls],
     "mail-quote-2": lambda ls: ["> > " + ln for ln in ls],
     "prompt-every-line": lambda ls: ["qm> info network", *("qm> " + ln for ln in ls)],
+    "qemu-prompt-every-line": lambda ls: ["(qemu) info network", *("(qemu) " + ln for ln in ls)],
 }
 OUTER: dict[str, Layer] = {
     "qemu-prompt-echo": lambda ls: ["(qemu) info network", *ls, "(qemu) "],
@@ -100,9 +101,14 @@ OUTER: dict[str, Layer] = {
         "(qemu) info network", *ls,
     ],
     "markdown-fence": lambda ls: ["```", *ls, "```"],
+    # a guest's console line between the lines of the listing (it stays an unparsed line)
+    "guest-output": lambda ls: [*ls[:2], GUEST_LINE, *ls[2:]],
     "virsh-json": lambda ls: [json.dumps({"return": "\r\n".join(ls) + "\r\n",
                                           "id": "libvirt-412"})],
 }
+#: what a serial console printed into the middle of a paste; the only line left unparsed
+GUEST_LINE = "[  OK  ] Started systemd-networkd.service - Network Configuration."
+
 ENCODING: dict[str, Callable[[str], bytes]] = {
     "lf": lambda t: t.encode(),
     "crlf": lambda t: t.replace("\n", "\r\n").encode(),

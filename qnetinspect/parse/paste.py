@@ -351,8 +351,13 @@ def _join(cur: str, nxt: str) -> str | None:
         return None  # a filter or VLAN entry of its own
     kind = line_kind(cur)
     if kind is None:
-        # cut where a mail client breaks (after "port:" or "name:") or inside a value
-        seps = (" ", "") if cur.endswith(":") else ("", " ")
+        # cut where a mail client breaks (after "port:" or "name:") or inside a value; a next
+        # line that is whole on its own joins only a cut "port:"/"name:" (else a stray line
+        # such as a guest's console output would swallow it)
+        if line_kind(nxt) is not None:
+            seps: tuple[str, ...] = (" ",) if cur.endswith(":") else ()
+        else:
+            seps = (" ", "") if cur.endswith(":") else ("", " ")
         for sep in seps:
             if line_kind(cur + sep + nxt) is not None:
                 return cur + sep + nxt
