@@ -187,3 +187,30 @@ def test_pasted_and_unreadable_json_match_the_published_schema(
     assert "the command echo (network)" in reasons and "joined to line 5 (wrapped)" in reasons
     assert unreadable["error"]["kind"] == "unreadable" and unreadable["topology"] is None
     assert code == 2 and doc["status"] == "critical"
+
+
+def test_live_reply_with_nothing_readable_is_unknown_but_an_empty_vm_is_read(
+    tmp_path: Path, qemu_dir: Path
+) -> None:
+    """A live monitor whose info network reply holds no client but text we cannot read is
+    `unreadable` (check UNKNOWN, one status line); a VM that truly has no network (QEMU's empty
+    reply, replayed from the real capture) is a reading, not a failure. Replies are read
+    exactly: no paste heuristic runs on them."""
+    from qnetinspect.qmp.replay import ReplayFleet
+
+    root = Path(__file__).resolve().parent.parent
+    real = root / "fixtures" / "captures" / "qemu-7.2.22" / "empty.json"
+    doc = json.loads(real.read_text())
+    doc["info_network"] = "(qemu) Error: something went wrong\r\n"
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps(doc))
+    with ReplayFleet([odd, real], qemu_dir, names=["odd", "empty"]) as fleet:
+        odd_sock, empty_sock = (str(p) for p in fleet.sockets)
+        proc = subprocess.run([sys.executable, "-m", "qnetinspect", "check", odd_sock],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 3, proc.stdout
+        assert proc.stdout.count("\n") == 1 and "1 unreadable" in proc.stdout
+        assert "line 1: '(qemu) Error: something went wrong'" in proc.stdout
+        proc = subprocess.run([sys.executable, "-m", "qnetinspect", "check", empty_sock],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 0 and proc.stdout.startswith("QNETINSPECT OK"), proc.stdout
