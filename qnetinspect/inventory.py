@@ -28,10 +28,9 @@ from typing import Any
 import anyio
 
 from qnetinspect.errors import CommandFailed, TargetError
-from qnetinspect.models import QomNic, Snapshot, TargetFailure, VmInfo, may_be_nic
+from qnetinspect.models import QomNic, Snapshot, TargetFailure, Topology, VmInfo, may_be_nic
 from qnetinspect.parse import parse_info_network, parse_usernet
 from qnetinspect.parse.decode import decode_text
-from qnetinspect.parse.paste import unreadable_reason
 from qnetinspect.qmp.session import QmpSession, kind_of_oserror
 from qnetinspect.targets import Target
 
@@ -202,7 +201,7 @@ async def _inspect_live(target: Target, timeout: float) -> Snapshot:
     if scope.cancelled_caught:
         failed = TargetFailure("timeout", f"no complete answer within {timeout:g}s")
     if snapshot is not None and failed is None:
-        reason = unreadable_reason(snapshot.topology, empty_ok=True) if snapshot.topology else None
+        reason = _nothing_read(snapshot.topology, empty_ok=True) if snapshot.topology else None
         if reason is not None:  # QEMU answered, but with nothing we could read
             return Snapshot(target=target.spec, vm=snapshot.vm,
                             info_network_raw=snapshot.info_network_raw,
@@ -232,6 +231,16 @@ def _replace_vm(s: Snapshot, vm: VmInfo) -> Snapshot:
 
 
 # ----------------------------------------------------------------------------- saved text
+def _nothing_read(topology: Topology, *, empty_ok: bool) -> str | None:
+    """Why no network client was read (see ``paste.unreadable_reason``); the paste module is
+    imported only then, so a normal ``check`` of live VMs does not pay for its regexes."""
+    if topology.hubs or topology.clients:
+        return None
+    from qnetinspect.parse.paste import unreadable_reason
+
+    return unreadable_reason(topology, empty_ok=empty_ok)
+
+
 def _read_stdin_text() -> str:
     buffer = getattr(sys.stdin, "buffer", None)  # a test's StringIO has none
     return decode_text(buffer.read() if buffer else sys.stdin.read().encode())
@@ -243,7 +252,7 @@ def _from_text(
     """A snapshot of saved text: a capture's exact reply, or text a person handed over (read
     through the paste reading step). Text with no network client in it is ``unreadable``."""
     topology = parse_info_network(text, pasted=not capture)
-    reason = unreadable_reason(topology, empty_ok=capture)
+    reason = _nothing_read(topology, empty_ok=capture)
     vm = vm or VmInfo(name=target.name)
     if reason is not None:
         return Snapshot(target=target.spec, vm=vm, info_network_raw=text, live=False,
