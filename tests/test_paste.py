@@ -177,3 +177,36 @@ def test_unreadable_reasons() -> None:
     assert unreadable_reason(parse_info_network(""), empty_ok=True) is None
     reason = unreadable_reason(parse_info_network("error: failed to get domain 'x'\n", pasted=True))
     assert reason is not None and "line 1" in reason and "failed to get domain" in reason
+
+
+OLD_FORMATS = {
+    "vlan (before 1.2)": (
+        "VLAN 0 devices:\n  user.0: net=10.0.2.0,restrict=off\n"
+        "  socket.0: socket: fd=5 (cloned mcast=230.0.0.1:1234)\n"
+        "  e1000.0: model=e1000,macaddr=52:54:00:12:34:56\n"
+        "Devices not on any VLAN:\n"
+        "  net0: net=10.0.2.0,restrict=off peer=nic0\n"
+        "  nic0: model=virtio-net-pci,macaddr=52:54:00:12:34:57 peer=net0\n"
+    ),
+    "hub without port names (1.5 to 2.x)": (
+        "hub 0\n \\ user.0: index=0,type=user,net=10.0.2.0,restrict=off\n"
+        " \\ tap.0: index=0,type=tap,ifname=tap0,script=/etc/qemu-ifup,downscript=no\n"
+        " \\ e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n"
+    ),
+}
+
+
+def test_older_formats_pasted_read_the_same() -> None:
+    """QEMU 1.x text (VLAN sections, hubs without port names) pasted indented, quoted, with
+    prompts or CRLF reads to the same topology as printed."""
+    for name, text in OLD_FORMATS.items():
+        exact = parse_info_network(text)
+        assert not exact.unparsed and (exact.hubs or exact.clients), name
+        for layers in (["indent-4"], ["mail-quote"], ["trailing-spaces", "qemu-prompt-echo"],
+                       ["list-item"], ["mail-quote-2", "earlier-output"]):
+            for enc in ("lf", "crlf", "cr"):
+                got = _read(render(text, layers, enc))
+                what = f"{name} {layers} {enc}"
+                assert (got.hubs, got.clients, got.dialect) == (
+                    exact.hubs, exact.clients, exact.dialect), what
+                assert not got.unparsed, what
