@@ -210,3 +210,23 @@ def test_older_formats_pasted_read_the_same() -> None:
                 assert (got.hubs, got.clients, got.dialect) == (
                     exact.hubs, exact.clients, exact.dialect), what
                 assert not got.unparsed, what
+
+
+_PIECES = [
+    "hub 0", " \\ ", "\\", "> ", "(qemu) ", "qm> ", "info network", "info usernet", "```",
+    "filters:", "  - ", "- ", "1. ", "\t", "\u00a0", "\ufeff", "\r", "\n", "\n", ":", ": ", ",",
+    "=", "type=nic,", "index=0,", '{"return": "', '"}', "hub0port0: ", "e1000.0: ", "x" * 70,
+    "VLAN 0 devices:", "Devices not on any VLAN:", " peer=", "   ",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=st.lists(st.sampled_from(_PIECES), max_size=60))
+def test_any_text_of_paste_pieces_reads_without_error(pieces: list[str]) -> None:
+    """Fuzz: any mix of paste artifacts and QEMU fragments reads without raising, every
+    unparsed or removed line has a reason, and nothing read comes with a reason."""
+    text = "".join(pieces)
+    got = parse_info_network(decode_text(text.encode()), pasted=True)
+    assert all(u.reason and u.line >= 1 for u in (*got.unparsed, *got.removed))
+    if not (got.hubs or got.clients):
+        assert unreadable_reason(got) is not None
