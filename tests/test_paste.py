@@ -129,6 +129,16 @@ def test_several_outputs_read_the_last_and_say_so() -> None:
     assert {u.line for u in got.removed if "earlier output" in u.reason} == {2, 3}
 
 
+def test_prose_before_the_echo_is_not_an_output() -> None:
+    """A sentence before the command echo stays a line not understood, not 'an earlier
+    output' (only QEMU's own lines make an output)."""
+    text = ("Note: this is what the monitor says\n(qemu) info network\n"
+            "n0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n")
+    got = parse_info_network(text, pasted=True)
+    assert [c.name for c in got.clients] == ["n0"]
+    assert [u.line for u in got.unparsed] == [1] and not any("outputs" in n for n in got.notes)
+
+
 def test_a_repeated_hub_header_alone_is_never_a_split() -> None:
     """Without a prompt, echo or banner between them, two 'hub 0' headers are one listing (a
     sign of a forged listing for the consistency check, not of two pastes)."""

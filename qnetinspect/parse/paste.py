@@ -9,9 +9,10 @@ is a note):
 - non-breaking and other odd spaces, tabs, zero-width characters; trailing whitespace;
 - mail quotes (``> ``), prompts (``(qemu) ``, ``qm> ``), command echoes (``info network``,
   ``virsh ... 'info network'``), monitor banners;
-- several outputs in one paste: split ONLY at explicit markers (a command echo, a banner, an
-  empty prompt), the last output is read and the earlier ones are removed with a note. A repeated
-  ``hub 0`` header alone is never a split: that is a sign of a forged listing, not of a paste;
+- several outputs in one paste: split ONLY at explicit markers (a command echo, with or
+  without its prompt, or a banner), the last output is read and the earlier ones are removed
+  with a note. A repeated ``hub 0`` header alone is never a split: that is a sign of a forged
+  listing, not of a paste;
 - common indentation (markdown, reStructuredText, list items) and whitespace inside the
   `` \\ `` structure: lines are re-indented by what they are, as QEMU prints them;
 - junk before a ``\\`` (``- \\ nic2`` from a rendered list);
@@ -172,7 +173,7 @@ class _Segment:
 def _strip_markers(
     lines: list[tuple[int, str]], notes: list[str], removed: list[UnparsedLine]
 ) -> list[tuple[int, str]]:
-    """Quotes and prompts off every line; echoes, banners and empty prompts mark outputs."""
+    """Quotes and prompts off every line; command echoes and banners mark outputs."""
     quoted = prompted = 0
     segments = [_Segment(None, 0, [])]
     for no, line in lines:
@@ -188,9 +189,8 @@ def _strip_markers(
             had_prompt = True
         content = line.strip()
         if not content:
-            if had_prompt:
+            if had_prompt:  # not a split: Enter pressed, or a wrapped line's blank rest
                 removed.append(UnparsedLine(no, "", "an empty monitor prompt"))
-                segments.append(_Segment(None, no, []))
             else:
                 segments[-1].lines.append((no, ""))
             continue
@@ -233,7 +233,9 @@ def _kind(line: str) -> str | None:
         return line_kind(BACKSLASH_PREFIX + s[1:].lstrip(" "))
     if s.startswith("- "):
         return line_kind("  " + s)
-    return line_kind(s) or line_kind("  " + s)
+    # not tried as a VLAN entry ("  name: info"): any "Note: ..." of prose would pass; a VLAN
+    # listing is recognised by its header
+    return line_kind(s)
 
 
 def _has_listing(seg: _Segment) -> bool:
