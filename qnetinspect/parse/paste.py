@@ -48,8 +48,14 @@ _BANNER = re.compile(
     r"(?i)(?:monitor\s*-\s*type\s+'help'|type:?\s+'help'\s+for|^welcome to virsh"
     r"|'quit' to quit|^entering qemu monitor)"
 )
-#: a monitor command typed after a prompt (``device_add e1000,id=x``, ``quit``)
-_COMMAND = re.compile(r"[a-z][a-z_-]*(?: |\Z)")
+#: HMP commands typed after a prompt whose echo ends an output (``device_add e1000,id=x``,
+#: ``quit``); only known ones: the rest of a wrapped line after a prompt is no command
+_COMMANDS = frozenset({
+    "quit", "q", "help", "device_add", "device_del", "netdev_add", "netdev_del", "set_link",
+    "hostfwd_add", "hostfwd_remove", "system_reset", "system_powerdown", "stop", "cont", "c",
+    "savevm", "loadvm", "migrate", "object_add", "object_del", "chardev_add", "chardev_remove",
+    "qom-list", "qom-get", "qom-set", "announce_self", "sendkey", "screendump", "balloon",
+})
 #: markdown fences and reStructuredText code directives around a pasted block
 _FENCE = re.compile(r"(?:```|~~~)[\w+-]*\Z|\.\. (?:code-block|code|sourcecode)::.*\Z|::\Z")
 #: a list marker (markdown, a rendered page) before a line: ``- \\ nic2``, ``1. hub 0``
@@ -202,8 +208,8 @@ def _strip_markers(
                 removed.append(UnparsedLine(no, _shown(content), f"the command echo ({command})"))
                 segments.append(_Segment(command, no, []))
                 continue
-            if had_prompt and _COMMAND.match(content):  # another monitor command: not ours
-                command = content.split(" ", 1)[0]
+            command = content.split(" ", 1)[0]
+            if had_prompt and command in _COMMANDS:  # another monitor command: not our output
                 removed.append(UnparsedLine(no, _shown(content), f"the command echo ({command})"))
                 segments.append(_Segment(command, no, []))
                 continue
