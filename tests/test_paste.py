@@ -79,15 +79,19 @@ _ORDERED = st.tuples(
 
 
 @settings(max_examples=300, deadline=None)
-@given(capture=st.sampled_from(CAPTURES), ordered=_ORDERED)
+@given(capture=st.sampled_from(CAPTURES), ordered=_ORDERED, data=st.data())
 def test_any_mix_of_artifacts_reads_the_same_or_says_why(
-    capture: tuple[str, str], ordered: tuple[list[str], list[str], list[str], list[str], str]
+    capture: tuple[str, str],
+    ordered: tuple[list[str], list[str], list[str], list[str], str],
+    data: st.DataObject,
 ) -> None:
     """Property: any mix of paste artifacts gives the original topology, or reports the lines
     it could not read; never a different topology in silence."""
     name, text = capture
     inner, wrap, block, outer, enc = ordered
     layers = [*inner, *wrap, *block, *outer]
+    if data.draw(st.booleans()):  # also in any order (a mail client wraps quoted lines ...)
+        layers = data.draw(st.permutations(layers))
     got = _read(render(text, layers, enc))
     _same_or_reported(got, parse_info_network(text), f"{name} {layers} {enc}")
 
