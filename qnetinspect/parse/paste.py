@@ -213,7 +213,8 @@ def _strip_markers(
                 removed.append(UnparsedLine(no, _shown(content), f"the command echo ({command})"))
                 segments.append(_Segment(command, no, []))
                 continue
-            if _FENCE.match(content):
+            mark = _LIST_MARK.match(content)
+            if _FENCE.match(content[mark.end() :] if mark else content):
                 removed.append(UnparsedLine(no, _shown(content), "a code block marker"))
                 continue
             if _ECHO_SHELL.match(content) or _BANNER.search(content):
