@@ -201,15 +201,15 @@ async def _inspect_live(target: Target, timeout: float) -> Snapshot:
     if scope.cancelled_caught:
         failed = TargetFailure("timeout", f"no complete answer within {timeout:g}s")
     if snapshot is not None and failed is None:
+        if target.name and not snapshot.vm.name:
+            vm = snapshot.vm
+            snapshot = _replace_vm(snapshot, VmInfo(target.name, vm.qemu_version, vm.status,
+                                                    vm.pid))
         reason = _nothing_read(snapshot.topology, empty_ok=True) if snapshot.topology else None
         if reason is not None:  # QEMU answered, but with nothing we could read
             return Snapshot(target=target.spec, vm=snapshot.vm,
                             info_network_raw=snapshot.info_network_raw,
                             error=TargetFailure("unreadable", reason))
-        if target.name and not snapshot.vm.name:
-            vm = snapshot.vm
-            snapshot = _replace_vm(snapshot, VmInfo(target.name, vm.qemu_version, vm.status,
-                                                    vm.pid))
         return snapshot
     assert failed is not None
     return Snapshot(

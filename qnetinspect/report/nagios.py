@@ -92,7 +92,7 @@ def render_nagios(
         more = f", +{len(of_sev) - _NAMED} more" if len(of_sev) > _NAMED else ""
         parts.append(f"{len(of_sev)} {sev.label} ({named}{more})")
     unreadable = [s for s in v.unreachable if s.error and s.error.kind == "unreadable"]
-    down = [s for s in v.unreachable if s not in unreadable]
+    down = [s for s in v.unreachable if s.error and s.error.kind != "unreadable"]
     if down:
         names = ", ".join(f"{s.target}: {s.error.kind}" for s in down if s.error)
         parts.append(f"{len(down)} unreachable ({names})")
