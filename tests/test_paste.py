@@ -243,3 +243,60 @@ def test_any_text_of_paste_pieces_reads_without_error(pieces: list[str]) -> None
     assert all(u.reason and u.line >= 1 for u in (*got.unparsed, *got.removed))
     if not (got.hubs or got.clients):
         assert unreadable_reason(got) is not None
+
+
+# Shapes met in real posts (a README in markdown, reStructuredText docs, a mail thread quoted
+# twice and wrapped, a quote box, an indented example followed by other monitor commands).
+REAL_SHAPES = {
+    "markdown README": (
+        "In the monitor, `info network` shows the NIC model:\n```\n(qemu) info network\n"
+        "hub 0\n\\ hub0port1: user.0: index=0,type=user,net=10.0.2.0,restrict=off\n"
+        "\\ hub0port0: e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n```\n",
+        "hub 0\n \\ hub0port1: user.0: index=0,type=user,net=10.0.2.0,restrict=off\n"
+        " \\ hub0port0: e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n",
+    ),
+    "reStructuredText docs, two examples": (
+        ".. parsed-literal::\n\n   (qemu) info network\n"
+        "   e1000e.0: index=0,type=nic,model=e1000e,macaddr=52:54:00:12:34:56\n"
+        "    \\ #net071: index=0,type=passt,stream,connected to pid 24846\n\n"
+        ".. parsed-literal::\n\n   (qemu) info network\n   hub 0\n"
+        "    \\ hub0port1: #net136: index=0,type=passt,stream,connected to pid 25204\n"
+        "    \\ hub0port0: e1000e.0: index=0,type=nic,model=e1000e,macaddr=52:54:00:12:34:56\n",
+        "hub 0\n \\ hub0port1: #net136: index=0,type=passt,stream,connected to pid 25204\n"
+        " \\ hub0port0: e1000e.0: index=0,type=nic,model=e1000e,macaddr=52:54:00:12:34:56\n",
+    ),
+    "mail quoted twice, wrapped": (
+        ">> >> QEMU 5.1.50 monitor - type 'help' for more information\n"
+        ">> >> (qemu) info network\n>> >> hub 0\n>> >>  \\ hub0port1: __org.qemu.net1:\n"
+        ">> index=0,type=user,net=10.0.2.0,restrict=off\n>> >>  \\ hub0port0: e1000e.0:\n"
+        ">> >> index=0,type=nic,model=e1000e,macaddr=52:54:00:12:34:56\n"
+        ">> >> dnet0: index=0,type=nic,model=virtio-net-pci,macaddr=52:54:00:12:34:57\n"
+        ">> >> net0:\n>> >>\n"
+        ">> index=0,type=tap,ifname=tap0,script=/etc/qemu-ifup,downscript=no\n",
+        "hub 0\n \\ hub0port1: __org.qemu.net1: index=0,type=user,net=10.0.2.0,restrict=off\n"
+        " \\ hub0port0: e1000e.0: index=0,type=nic,model=e1000e,macaddr=52:54:00:12:34:56\n"
+        "dnet0: index=0,type=nic,model=virtio-net-pci,macaddr=52:54:00:12:34:57\n"
+        "net0: index=0,type=tap,ifname=tap0,script=/etc/qemu-ifup,downscript=no\n",
+    ),
+    "quote box with trailing spaces and another command": (
+        " ,----\n | (qemu) info network\n | hub 0                    \n"
+        " |  \\ hub0port1: bridge.0: index=0,type=tap,helper=/usr/lib/qemu/qemu-bridge-helper,"
+        "br=br0\n"
+        " |  \\ hub0port0: e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n"
+        " | (qemu) info block\n | hd0 (#block143): /var/lib/images/vm.qcow2 (raw)\n"
+        " |     Cache mode:       writeback\n `----\n",
+        "hub 0\n \\ hub0port1: bridge.0: index=0,type=tap,helper=/usr/lib/qemu/qemu-bridge-helper,"
+        "br=br0\n \\ hub0port0: e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n",
+    ),
+}
+
+
+def test_shapes_of_real_posts_read_to_their_listing() -> None:
+    """Real paste shapes read to the listing inside them, and say what they took out."""
+    for name, (pasted, listing) in REAL_SHAPES.items():
+        got = parse_info_network(pasted, pasted=True)
+        want = parse_info_network(listing)
+        assert (got.hubs, got.clients) == (want.hubs, want.clients), name
+        assert got.notes and got.removed, name
+        # the prose line of the README is the only line not understood
+        assert [u.line for u in got.unparsed] == ([1] if name == "markdown README" else []), name

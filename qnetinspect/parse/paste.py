@@ -7,8 +7,8 @@ is a note):
 - a pasted QMP JSON reply (``{"return": "hub 0\\r\\n \\\\ ..."}``, ``virsh qemu-monitor-command``
   without ``--hmp``) is unwrapped; an error reply is removed with QEMU's message as the reason;
 - non-breaking and other odd spaces, tabs, zero-width characters; trailing whitespace;
-- mail quotes (``> ``), prompts (``(qemu) ``, ``qm> ``), command echoes (``info network``,
-  ``virsh ... 'info network'``), monitor banners;
+- mail quotes (``> ``, a ``| `` quote box), prompts (``(qemu) ``, ``qm> ``), command echoes
+  (``info network``, ``virsh ... 'info network'``), monitor banners;
 - several outputs in one paste: split ONLY at explicit markers (a command echo, with or
   without its prompt, or a banner), the last output is read and the earlier ones are removed
   with a note. A repeated ``hub 0`` header alone is never a split: that is a sign of a forged
@@ -37,7 +37,8 @@ __all__ = ["Pasted", "looks_pasted", "normalize_paste", "unreadable_reason"]
 #: spaces that are not U+0020 (NBSP from HTML pages, figure/narrow spaces, ideographic), tab
 _ODD_SPACES = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 _INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff\u200e\u200f]")
-_QUOTE = re.compile(r"[ ]*(?:>[ ]?)+")
+#: mail quotes: ``> `` (nested ``>> >``), and the ``| `` of a quote box (``,----`` ... ``\`----``)
+_QUOTE = re.compile(r"[ ]*(?:[>|][ ]?)+")
 _PROMPT = re.compile(r"[ ]*(?:\(qemu\)|\(QEMU\)|qemu>|QEMU>|qm>|\(hmp\)|virsh ?#)(?: |\Z)")
 #: ``info <command>`` typed at a monitor or inside a shell command (virsh, qm, socat ...)
 _ECHO_INFO = re.compile(r"(?<![\w=.-])info\s+(?P<cmd>[a-z][a-z_-]*)")
@@ -57,7 +58,10 @@ _COMMANDS = frozenset({
     "qom-list", "qom-get", "qom-set", "announce_self", "sendkey", "screendump", "balloon",
 })
 #: markdown fences and reStructuredText code directives around a pasted block
-_FENCE = re.compile(r"(?:```|~~~)[\w+-]*\Z|\.\. (?:code-block|code|sourcecode)::.*\Z|::\Z")
+_FENCE = re.compile(
+    r"(?:```|~~~)[\w+-]*\Z|\.\. (?:code-block|code|sourcecode|parsed-literal)::.*\Z|::\Z"
+    r"|[,`]-{3,}\Z"  # the frame of a quote box
+)
 #: a list marker (markdown, a rendered page) before a line: ``- \\ nic2``, ``1. hub 0``
 _LIST_MARK = re.compile(r"(?:[-*+\u2022\u00b7]|\d+[.)])\s*(?=\\)|(?:[-*+\u2022\u00b7]|\d+[.)])\s+")
 #: a value cut by a terminal wrap: the piece on the next line is made of what QEMU's info
@@ -184,7 +188,7 @@ def _strip_markers(
     segments = [_Segment(None, 0, [])]
     for no, line in lines:
         m = _QUOTE.match(line)
-        if m and ">" in m.group():  # QEMU never starts a line with '>'
+        if m and m.group().strip():  # QEMU never starts a line with '>' or '|'
             line = line[m.end() :]
             quoted += 1
         had_prompt = False
@@ -224,7 +228,7 @@ def _strip_markers(
                 continue
         segments[-1].lines.append((no, line))
     if quoted:
-        notes.append(f"removed mail quote marks ('> ') from {quoted} line{'s' * (quoted != 1)}")
+        notes.append(f"removed quote marks ('> ', '| ') from {quoted} line{'s' * (quoted != 1)}")
     if prompted:
         notes.append(f"removed monitor prompts from {prompted} line{'s' * (prompted != 1)}")
     return _pick_output(segments, notes, removed)
