@@ -300,3 +300,23 @@ def test_shapes_of_real_posts_read_to_their_listing() -> None:
         assert got.notes and got.removed, name
         # the prose line of the README is the only line not understood
         assert [u.line for u in got.unparsed] == ([1] if name == "markdown README" else []), name
+
+
+def test_json_reply_among_shell_lines_and_a_qmp_session() -> None:
+    """The JSON reply line of a virsh command or a socat QMP session is unwrapped; the lines
+    around it are removed with a reason, the greeting and other replies are not mistaken."""
+    reply = ('{"return": "hub 0\\r\\n \\\\ hub0port1: #net1: index=0,type=user,net=10.0.2.0,'
+             'restrict=off\\r\\n \\\\ hub0port0: e1000.0: index=0,type=nic,model=e1000,'
+             'macaddr=52:54:00:12:34:56\\r\\n", "id": "libvirt-9"}')
+    listing = ("hub 0\n \\ hub0port1: #net1: index=0,type=user,net=10.0.2.0,restrict=off\n"
+               " \\ hub0port0: e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n")
+    want = parse_info_network(listing)
+    virsh = f"root@host:~# virsh qemu-monitor-command web1 '{{...}}'\n{reply}\nroot@host:~#\n"
+    socat = ('{"QMP": {"version": {"qemu": {"major": 7}}, "capabilities": ["oob"]}}\n'
+             '{"execute": "qmp_capabilities"}\n{"return": {}}\n'
+             '{"execute": "human-monitor-command", "arguments": {"command-line": "info network"}}\n'
+             f"{reply}\n")
+    for text in (virsh, socat):
+        got = parse_info_network(text, pasted=True)
+        assert (got.hubs, got.clients, got.unparsed) == (want.hubs, want.clients, ()), text
+        assert all(u.reason == "around the QMP JSON reply" for u in got.removed)

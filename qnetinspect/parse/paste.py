@@ -132,12 +132,14 @@ def _shown(text: str) -> str:
 # ----------------------------------------------------------------------------- JSON reply
 def _unwrap_json(text: str, notes: list[str], removed: list[UnparsedLine]) -> str:
     s = text.strip()
+    if not s.startswith(("{", '"')) and "\n" in s and '{"' in s:
+        return _unwrap_json_line(text, notes, removed)
     doc: object = None
     if (s.startswith("{") and s.endswith("}")) or (s.startswith('"') and s.endswith('"')):
         try:
             doc = json.loads(s)
-        except ValueError:
-            return text
+        except ValueError:  # several JSON lines: a QMP session (socat, qmp-shell ...)
+            return _unwrap_json_line(text, notes, removed) if "\n" in s else text
     elif "\n" not in s and ("\\r\\n" in s or "\\n" in s):
         # the string of a reply copied without its quotes: "hub 0\r\n \\ hub0port1: ..."
         try:
@@ -160,6 +162,26 @@ def _unwrap_json(text: str, notes: list[str], removed: list[UnparsedLine]) -> st
     if isinstance(doc, str):
         notes.append("unescaped a JSON string; line numbers are those of the text inside it")
         return normalize_newlines(doc)
+    return text
+
+
+def _unwrap_json_line(text: str, notes: list[str], removed: list[UnparsedLine]) -> str:
+    """A one-line JSON reply among other lines (the shell command and prompt around it)."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if not (s.startswith("{") and s.endswith("}")):
+            continue
+        kept: list[UnparsedLine] = []
+        inner = _unwrap_json(s, notes, kept)
+        if inner == s and not kept:
+            continue  # some other JSON: not a reply
+        for no, other in enumerate(lines, start=1):
+            if no != i + 1 and other.strip():
+                removed.append(UnparsedLine(no, _shown(other.strip()),
+                                            "around the QMP JSON reply"))
+        removed.extend(kept)
+        return inner
     return text
 
 
