@@ -320,3 +320,19 @@ def test_json_reply_among_shell_lines_and_a_qmp_session() -> None:
         got = parse_info_network(text, pasted=True)
         assert (got.hubs, got.clients, got.unparsed) == (want.hubs, want.clients, ()), text
         assert all(u.reason == "around the QMP JSON reply" for u in got.removed)
+
+
+def test_quoted_printable_mail_body() -> None:
+    """A mail archive's quoted-printable text (=3D, a line cut with '=', =C2=A0) reads as the
+    listing it encodes."""
+    text = ("HMP:\n\nhub 0\n \\ hub0port1: socket.0: index=3D0,type=3Dsocket,\n"
+            " \\ hub0port0: virtio-net-pci.0: index=3D0,type=3Dnic,model=3Dvirtio-net-p=\n"
+            "ci,macaddr=3D52:54:00:12:34:56\n=C2=A0\n")
+    want = parse_info_network(
+        "hub 0\n \\ hub0port1: socket.0: index=0,type=socket,\n"
+        " \\ hub0port0: virtio-net-pci.0: index=0,type=nic,model=virtio-net-pci,"
+        "macaddr=52:54:00:12:34:56\n")
+    got = parse_info_network(text, pasted=True)
+    assert (got.hubs, got.clients) == (want.hubs, want.clients)
+    assert any("quoted-printable" in n for n in got.notes)
+    assert [u.text for u in got.unparsed] == ["HMP:"]

@@ -4,6 +4,7 @@ terminals, ``virsh``), run before the parser and only for text a person handed u
 What it undoes, each recorded (a removed line keeps its number and a reason; a whole-text change
 is a note):
 
+- a quoted-printable mail body (``type=3Dnic``, soft line breaks) is decoded;
 - a pasted QMP JSON reply (``{"return": "hub 0\\r\\n \\\\ ..."}``, ``virsh qemu-monitor-command``
   without ``--hmp``) is unwrapped; an error reply is removed with QEMU's message as the reason;
 - non-breaking and other odd spaces, tabs, zero-width characters; trailing whitespace;
@@ -25,6 +26,7 @@ Text exactly as QEMU printed it comes out unchanged. Pure: no I/O, never raises.
 from __future__ import annotations
 
 import json
+import quopri
 import re
 from dataclasses import dataclass
 
@@ -116,6 +118,7 @@ def normalize_paste(text: str) -> Pasted:
     notes: list[str] = []
     removed: list[UnparsedLine] = []
     text = normalize_newlines(text)
+    text = _unquote_printable(text, notes)
     text = _unwrap_json(text, notes, removed)
     lines = [(no, _clean_chars(line)) for no, line in enumerate(text.split("\n"), start=1)]
     lines = _strip_markers(lines, notes, removed)
@@ -127,6 +130,18 @@ def normalize_paste(text: str) -> Pasted:
 
 def _shown(text: str) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+# ----------------------------------------------------------------------------- mail encoding
+def _unquote_printable(text: str, notes: list[str]) -> str:
+    """A mail archive's quoted-printable body (``type=3Dnic``, lines cut with a final ``=``):
+    QEMU prints ``type=`` in every client line, so ``type=3D`` is the sign."""
+    if "type=3D" not in text:
+        return text
+    data = quopri.decodestring(text.encode("utf-8", "surrogateescape"))
+    notes.append("decoded a quoted-printable mail body (=3D, soft line breaks); line numbers "
+                 "are those of the decoded text")
+    return normalize_newlines(data.decode("utf-8", "replace"))
 
 
 # ----------------------------------------------------------------------------- JSON reply
