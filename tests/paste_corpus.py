@@ -36,6 +36,34 @@ def seed_captures() -> Iterator[tuple[str, str]]:
             yield name, text
 
 
+def hotplug_pastes() -> Iterator[tuple[str, str, str]]:
+    """(name, pasted, after) from the real hot-plug captures: ``info network`` before the
+    first change and after the last, the HMP commands typed between, as one monitor session
+    pasted whole (two outputs: the last is the one to read)."""
+    for path in sorted(CAPTURES.glob("*/*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        steps = doc.get("steps") or []
+        before = doc.get("startup_info_network") or (steps[0].get("info_network_before")
+                                                       if steps else None)
+        if not steps or not isinstance(before, str):
+            continue
+        after = steps[-1]["info_network_after"]
+        typed = [f"(qemu) {_hmp(step['cmd'], step.get('args') or {})}" for step in steps]
+        pasted = "\n".join([
+            "(qemu) info network", *_lines(before), *typed, "(qemu) info network", *_lines(after),
+            "(qemu) ",
+        ]) + "\n"
+        yield f"{path.parent.name}/{path.stem}", pasted, after
+
+
+def _hmp(cmd: str, args: dict[str, object]) -> str:
+    """The HMP spelling of a QMP hot-plug step (``netdev_add user,id=n0``)."""
+    rest = {k: v for k, v in args.items() if k not in ("type", "driver")}
+    head = str(args.get("type") or args.get("driver") or "")
+    opts = ",".join([head, *(f"{k}={v}" for k, v in rest.items())]).strip(",")
+    return f"{cmd.replace('-', '_')} {opts}".strip()
+
+
 def _lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").rstrip("\n").split("\n")
 

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.paste_corpus import COMBINED, render, seed_captures, single_artifacts
+from tests.paste_corpus import (
+    COMBINED,
+    hotplug_pastes,
+    render,
+    seed_captures,
+    single_artifacts,
+)
 
 SEEDS = dict(seed_captures())
 VARIANTS = [*single_artifacts(), *COMBINED]
@@ -214,3 +220,16 @@ def test_live_reply_with_nothing_readable_is_unknown_but_an_empty_vm_is_read(
         proc = subprocess.run([sys.executable, "-m", "qnetinspect", "check", empty_sock],
                               capture_output=True, text=True, timeout=60, check=False)
         assert proc.returncode == 0 and proc.stdout.startswith("QNETINSPECT OK"), proc.stdout
+
+
+def test_check_of_a_pasted_hot_plug_session_judges_the_state_after_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check - on a pasted session that hot-adds a socket to the legacy NAT hub: CRITICAL
+    for the state after the change (the earlier output is left out, not merged)."""
+    (pasted, _), *_ = [(p, a) for n, p, a in hotplug_pastes()
+                       if n == "qemu-7.2.22/hotadd_hubport_to_legacy_hub"]
+    code, out, _ = _cli(monkeypatch, capsys, pasted.encode(), "check", "-")
+    assert code == 2 and "nat-external-hub" in out and "unparsed-lines" not in out
+    code, out, _ = _cli(monkeypatch, capsys, pasted.encode(), "show", "-")
+    assert "2 outputs of info network in the text" in out and "hp_sock" in out

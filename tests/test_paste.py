@@ -23,6 +23,7 @@ from tests.paste_corpus import (
     OUTER,
     WRAP,
     captures,
+    hotplug_pastes,
     render,
     single_artifacts,
 )
@@ -336,3 +337,16 @@ def test_quoted_printable_mail_body() -> None:
     assert (got.hubs, got.clients) == (want.hubs, want.clients)
     assert any("quoted-printable" in n for n in got.notes)
     assert [u.text for u in got.unparsed] == ["HMP:"]
+
+
+def test_a_pasted_hot_plug_session_reads_the_output_after_the_change() -> None:
+    """A monitor session around a real hot-plug (info network, the HMP commands, info network
+    again) reads to the listing after the change, never to both merged."""
+    sessions = list(hotplug_pastes())
+    assert len(sessions) >= 6
+    for name, pasted, after in sessions:
+        got = parse_info_network(pasted, pasted=True)
+        want = parse_info_network(after)
+        assert (got.hubs, got.clients) == (want.hubs, want.clients), name
+        assert not got.unparsed, name
+        assert all(u.reason for u in got.removed), name
