@@ -7,9 +7,10 @@
    reading: decode -> parse_info_network(pasted=True) -> unreadable_reason -> the rules. Any
    exception is a failure (exit 1, the text that raised is printed).
 2. Linearity: texts of 1x, 10x and 100x the lines (plain pasted output, and adversarial
-   shapes: one long line cut into many pieces, a prompt and echo on every other line, many
-   outputs) are read; the time per line at each size is reported as a ratio to the smallest
-   size, next to ``str.splitlines`` on the same text as the baseline measured in the same run.
+   shapes: long lines cut into pieces, a prompt and echo on every other line, many outputs,
+   garbage; and one line of 1x, 10x, 100x the length, per KB) are read; the time per line at
+   each size is reported as a ratio to the smallest size, next to ``str.splitlines`` on the
+   same text as the baseline measured in the same run.
 
     python3 benchmarks/bench_paste.py [-n 100000] [--seed 1] [--lines 1000] [--repeat 3]
 """
@@ -136,6 +137,17 @@ def linearity(base: int, repeat: int) -> None:
         cells = "  ".join(f"{n:>7} lines {t * 1e6:7.2f} us/line (x{t / first:4.2f}, "
                           f"splitlines x{t / s:5.0f})" for n, t, s in row)
         print(f"  {name:24} {cells}")
+    # one line that grows: its time per KB must stay flat too (a long value of repeated keys
+    # once took time quadratic in its length)
+    row = []
+    for scale in (1, 10, 100):
+        text = "n0: index=0,type=nic," + "a=b," * (base * 12 * scale)
+        t = min(timeit.repeat(lambda: parse_info_network(text, pasted=True),  # noqa: B023
+                              number=1, repeat=repeat))
+        row.append((len(text) / 1024, t / (len(text) / 1024)))
+    first = row[0][1]
+    cells = "  ".join(f"{kb:7.0f} KB {t * 1e6:7.2f} us/KB (x{t / first:4.2f})" for kb, t in row)
+    print(f"  {'one long line':24} {cells}")
 
 
 def main() -> int:

@@ -87,18 +87,19 @@ def parse_kv(text: str) -> dict[str, str]:
         pairs = [piece.split("=", 1) for piece in text.split(",")]
         if len(pairs) == len({k for k, _ in pairs}):
             return dict(pairs)
-    out: dict[str, str] = {}
-    last: str | None = None
+    # pieces are collected and joined once: adding to a growing string value is quadratic on a
+    # long line of repeated keys
+    parts: dict[str, list[str]] = {}
+    last: list[str] | None = None
     for piece in text.split(","):
         key, eq, value = piece.partition("=")
-        if eq and _KEY.match(key) and key not in out:
-            out[key] = value
-            last = key
+        if eq and _KEY.match(key) and key not in parts:
+            last = parts[key] = [value]
         elif last is not None:
-            out[last] += "," + piece
+            last.append(piece)
         else:
             return {}
-    return out
+    return {key: ",".join(pieces) for key, pieces in parts.items()}
 
 
 @functools.lru_cache(maxsize=4096)  # results are read-only; info strings repeat a lot
