@@ -117,9 +117,13 @@ def _read_stdin() -> str:
 
     if sys.stdin is None:
         raise InputError("stdin", "not open")
+    from qnetinspect.parse.decode import decode_text
+
     try:
-        return sys.stdin.read()
-    except (OSError, UnicodeDecodeError) as exc:
+        # bytes, decoded by the one decoder of `parse` and `file:` (BOM, CR, bad UTF-8)
+        buffer = getattr(sys.stdin, "buffer", None)  # a test's StringIO has none
+        return decode_text(buffer.read() if buffer else sys.stdin.read().encode())
+    except OSError as exc:
         raise InputError("stdin", f"cannot read: {exc}") from exc
 
 

@@ -32,6 +32,7 @@ from qnetinspect.rules.nat_external_hub import NatExternalHub
 from qnetinspect.rules.nic_without_backend import NicWithoutBackend
 from qnetinspect.rules.segments import GlobalSegment, global_segments
 from qnetinspect.rules.socket_disconnected import SocketDisconnected
+from qnetinspect.rules.unparsed_lines import UnparsedLines
 
 if TYPE_CHECKING:
     from qnetinspect.config import Config
@@ -59,6 +60,7 @@ RULES: tuple[Rule, ...] = (
     SocketDisconnected(),
     EmulatedNic(),
     LegacyNet(),
+    UnparsedLines(),
 )
 
 _BY_SLUG = {r.slug: r for r in RULES}
