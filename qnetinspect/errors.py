@@ -23,6 +23,7 @@ ERROR_KINDS = (
     "not-qmp",
     "disconnected",
     "command-failed",
+    "unreadable",  # text (or a reply) from which no network client could be read
 )
 
 

@@ -50,7 +50,7 @@ def add_inspection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=_positive_float, metavar="S",
                    help="seconds allowed per VM (default 5, or the config's timeout)")
     p.add_argument("--concurrency", type=_positive_int, metavar="N",
-                   help="VMs inspected at once (default 32, or the config's concurrency)")
+                   help="VMs inspected at once (default 128, or the config's concurrency)")
     p.add_argument("--config", metavar="FILE",
                    help="TOML config (default: $XDG_CONFIG_HOME/qnetinspect/config.toml "
                         "if present)")
@@ -79,7 +79,7 @@ def register(sub: Any) -> None:
 # ----------------------------------------------------------------------------- shared
 def inspect_all(
     specs: Sequence[str], *, config_path: str | None, timeout: float | None,
-    concurrency: int | None,
+    concurrency: int | None, check_fixes: bool = True,
 ) -> tuple[list[Snapshot], list[Finding], float, Config]:
     """Expand targets, inspect them all, evaluate the rules; returns the wall time too.
 
@@ -88,7 +88,7 @@ def inspect_all(
     from qnetinspect.service import inspect
 
     done = inspect(specs, config_path=config_path, timeout=timeout, concurrency=concurrency,
-                   read_stdin=_read_stdin)
+                   read_stdin=_read_stdin, check_fixes=check_fixes)
     return done.snapshots, done.findings, done.duration, done.config
 
 
@@ -97,9 +97,13 @@ def _read_stdin() -> str:
 
     if sys.stdin is None:
         raise InputError("stdin", "not open")
+    from qnetinspect.parse.decode import decode_text
+
     try:
-        return sys.stdin.read()
-    except (OSError, UnicodeDecodeError) as exc:
+        # bytes, decoded by the one decoder of `parse` and `file:` (BOM, CR, bad UTF-8)
+        buffer = getattr(sys.stdin, "buffer", None)  # a test's StringIO has none
+        return decode_text(buffer.read() if buffer else sys.stdin.read().encode())
+    except OSError as exc:
         raise InputError("stdin", f"cannot read: {exc}") from exc
 
 
@@ -145,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
     snapshots, findings, duration, _ = inspect_all(
         args.targets, config_path=args.config, timeout=args.timeout,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency, check_fixes=args.format == "json",  # the others print none
     )
     v = verdict(snapshots, findings, unreachable=args.unreachable)
     if args.format == "prometheus":
