@@ -194,6 +194,9 @@ async def test_a_vm_started_after_the_tui_opened_on_a_glob_appears(
         tree = app.screen.query_one("#tree", VmTree)
         await wait_until(pilot, lambda: tree.has_vm(str(later.qmp_path)))
         later.stop()
+        # QEMU removes its socket when it exits on SIGTERM; if it had to be SIGKILLed on a
+        # loaded machine the file stays behind: remove it, so the glob no longer finds the VM
+        later.qmp_path.unlink(missing_ok=True)
         await wait_until(pilot, lambda: app.model.vms[str(later.qmp_path)].state
                          is VmState.GONE)
         await pilot.press("d")
