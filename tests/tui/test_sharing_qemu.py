@@ -116,7 +116,8 @@ async def test_hotplug_from_the_tui_screens_on_a_watched_vm(
     remove complete from the screens (in the watcher's slot: no second session beside it);
     an independent client sees the changes in info network afterwards."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    # the NIC model cache is per QEMU version: shared by the tests of this run
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path.parent / "hotplug-cache"))
     vm = start_vm(USB, name="hp", vm_name="hp")
     target = str(vm.qmp_path)
     app = _app([target], hold=hold, interval=0.3, allow_changes=True)
@@ -129,8 +130,9 @@ async def test_hotplug_from_the_tui_screens_on_a_watched_vm(
         await wait_until(pilot, lambda: isinstance(app.screen, AddNetdevScreen))
         add = app.screen
         assert isinstance(add, AddNetdevScreen)
+        # the first run reads QEMU's ~450 device models (then cached): allow for a slow host
         await wait_until(pilot, lambda: "checked against the live QEMU" in str(
-            add.query_one("#status").render()))
+            add.query_one("#status").render()), timeout=120)
         add.query_one("#netdev-id", Input).value = "tuiadd"
         await pilot.pause()
         await pilot.click("#review")
