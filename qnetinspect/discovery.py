@@ -48,6 +48,8 @@ class DiscoveredVm:
     name: str | None
     address: QmpAddress
     source: str
+    #: the management stack that owns this VM (libvirt, proxmox, incus, lxd), else None
+    manager: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class SkippedVm:
     source: str
     reason: str
     hint: str = ""
+    manager: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ def scan(
     seen: set[str] = set()
     for pid, argv, cwd in _qemu_processes(proc_root):
         name = vm_name(argv)
+        manager = manager_of(argv)
         for address, source, reason in monitors_of(argv, cwd=cwd):
             if reason is None and address is not None:
                 key = _key(address)
@@ -90,12 +94,15 @@ def scan(
                     continue
                 seen.add(key)
                 if address.path is not None and _LIBVIRT_MONITOR.search(address.path):
-                    skipped.append(SkippedVm(pid, name, source, "libvirt monitor", LIBVIRT_HINT))
+                    skipped.append(SkippedVm(pid, name, source, "libvirt monitor", LIBVIRT_HINT,
+                                             "libvirt"))
                     continue
-                found.append(DiscoveredVm(pid=pid, name=name, address=address, source=source))
+                found.append(DiscoveredVm(pid=pid, name=name, address=address, source=source,
+                                          manager=manager))
             else:
-                hint = LIBVIRT_HINT if _is_libvirt_argv(argv) else ""
-                skipped.append(SkippedVm(pid, name, source, reason or "unusable", hint))
+                hint = LIBVIRT_HINT if manager == "libvirt" else ""
+                skipped.append(SkippedVm(pid, name, source, reason or "unusable", hint,
+                                         manager))
     for pattern, label in globs:
         for path in sorted(glob.glob(pattern)):
             key = _key(QmpAddress(path=path))
@@ -103,7 +110,8 @@ def scan(
                 continue
             seen.add(key)
             found.append(DiscoveredVm(pid=None, name=_name_from_path(path, label),
-                                      address=QmpAddress(path=path), source=label))
+                                      address=QmpAddress(path=path), source=label,
+                                      manager=label))
     return Discovery(found=tuple(found), skipped=tuple(skipped))
 
 
@@ -271,8 +279,23 @@ def monitors_of(
     return out
 
 
-def _is_libvirt_argv(argv: Sequence[str]) -> bool:
-    return any("charmonitor" in a or "/libvirt/" in a for a in argv)
+def manager_of(argv: Sequence[str]) -> str | None:
+    """The management stack that started a QEMU, from its command line (None: a plain QEMU).
+
+    Its VMs belong to it: hot-plug refuses to change them behind its back (without --force).
+    """
+    if any("charmonitor" in a or "/libvirt/" in a for a in argv):
+        return "libvirt"
+    text = " ".join(argv)
+    if "/qemu-server/" in text:
+        return "proxmox"
+    if "/incus/" in text:
+        return "incus"
+    if "/lxd/" in text:
+        return "lxd"
+    if "/ganeti/" in text:
+        return "ganeti"
+    return None
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -178,6 +178,15 @@ async def inspect_target(
         return _from_text(target, text)
     if target.kind == "file":
         return await anyio.to_thread.run_sync(_read_file_target, target)
+    if target.kind == "libvirt":
+        from qnetinspect.libvirt.reader import inspect_domain
+
+        assert target.uri is not None and target.name is not None
+        return await inspect_domain(target.spec, target.uri, target.name,
+                                    monitor=target.monitor, timeout=timeout)
+    if target.kind == "unreadable":
+        return Snapshot(target=target.spec, vm=VmInfo(name=target.name, pid=target.pid),
+                        error=TargetFailure("no-monitor", target.reason or "no usable monitor"))
     return await _inspect_live(target, timeout)
 
 

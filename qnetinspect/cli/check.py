@@ -46,8 +46,17 @@ def _positive_int(text: str) -> int:
 def add_inspection_options(p: argparse.ArgumentParser) -> None:
     """Options shared by commands that inspect targets (check, show)."""
     p.add_argument("targets", nargs="*", metavar="TARGET",
-                   help="socket path, unix:PATH, tcp:HOST:PORT, glob, auto, - or file:PATH "
+                   help="socket path, unix:PATH, tcp:HOST:PORT, glob, auto, -, file:PATH, "
+                        "libvirt:DOMAIN or libvirt: (every running domain) "
                         "(default: targets of the config file)")
+    p.add_argument("--connect", metavar="URI",
+                   help="libvirt URI for libvirt: targets and auto (default qemu:///system; "
+                        "qemu+ssh://HOST/system reads another host through libvirt's remote "
+                        "transport). Reading info network through libvirt marks the domain "
+                        "tainted 'custom-monitor'")
+    p.add_argument("--no-monitor", action="store_true",
+                   help="libvirt: targets: read only the domain XML and the QEMU command line "
+                        "and predict the network (taints nothing; no info usernet)")
     p.add_argument("--timeout", type=_positive_float, metavar="S",
                    help="seconds allowed per VM (default 5, or the config's timeout)")
     p.add_argument("--concurrency", type=_positive_int, metavar="N",
@@ -80,7 +89,7 @@ def register(sub: Any) -> None:
 # ----------------------------------------------------------------------------- shared
 def inspect_all(
     specs: Sequence[str], *, config_path: str | None, timeout: float | None,
-    concurrency: int | None,
+    concurrency: int | None, connect: str | None = None, monitor: bool = True,
 ) -> tuple[list[Snapshot], list[Finding], float, Config]:
     """Expand targets, inspect them all, evaluate the rules; returns the wall time too.
 
@@ -97,9 +106,9 @@ def inspect_all(
     if not specs:
         raise UsageError("no target: give TARGET... (a socket path, tcp:HOST:PORT, a glob, "
                          "auto, - or file:PATH) or `targets` in the config file")
-    targets = expand_targets(specs)
-    if not targets:  # only `auto` can expand to nothing
-        print("qnetinspect: auto: no QMP socket of a running QEMU found", file=sys.stderr)
+    targets = expand_targets(specs, connect=connect, monitor=monitor)
+    if not targets:  # only `auto` and `libvirt:` can expand to nothing
+        print("qnetinspect: no running QEMU found (auto, libvirt:)", file=sys.stderr)
     stdin_text = _read_stdin() if any(t.kind == "stdin" for t in targets) else None
     started = time.monotonic()
     snapshots = run_gather(
@@ -184,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
 
     snapshots, findings, duration, _ = inspect_all(
         args.targets, config_path=args.config, timeout=args.timeout,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency, connect=args.connect, monitor=not args.no_monitor,
     )
     v = verdict(snapshots, findings, unreachable=args.unreachable)
     if args.format == "prometheus":

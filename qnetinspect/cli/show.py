@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     snapshots, findings, _, _ = inspect_all(
         args.targets, config_path=args.config, timeout=args.timeout,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency, connect=args.connect, monitor=not args.no_monitor,
     )
     if any(s.argv for s in snapshots):
         # a person reads `show`: for local VMs whose command line is readable, the fix of a

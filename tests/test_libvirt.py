@@ -1,0 +1,110 @@
+"""libvirt guests end to end: real transient domains under a real libvirtd, read through the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from conftest import run_cli
+from libvirt_env import Libvirtd, MakeDomain, ethernet_interface
+
+from qnetinspect.vmrunner import free_loopback_port
+
+pytestmark = pytest.mark.libvirt
+
+
+def _leak_args() -> list[str]:
+    """The guide's leak, as a libvirt user writes it in <qemu:commandline>."""
+    return ["-net", "nic", "-net", "user",
+            "-net", f"socket,listen=127.0.0.1:{free_loopback_port()}"]
+
+
+def _nic(n: int = 1, slot: int = 5) -> str:
+    return ethernet_interface(f"52:54:00:aa:00:{n:02x}", slot)
+
+
+def _state(libvirtd: Libvirtd, name: str) -> str:
+    return subprocess.run(["virsh", "-c", libvirtd.uri, "domstate", name], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def _hmp(libvirtd: Libvirtd, name: str, line: str) -> str:
+    return subprocess.run(["virsh", "-c", libvirtd.uri, "qemu-monitor-command", name, "--hmp",
+                           line], capture_output=True, text=True, check=True).stdout
+
+
+def _log(name: str) -> str:
+    with open(f"/var/log/libvirt/qemu/{name}.log", errors="replace") as f:
+        return f.read()
+
+
+def test_check_domain_reports_the_raw_arg_leak(
+    libvirtd: Libvirtd, domain: MakeDomain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check libvirt:DOM exits 2 naming the domain and nat-external-hub; it stays running."""
+    name = domain("leak", qemu_args=_leak_args(), interfaces=[_nic()])
+    code, out, err = run_cli(capsys, "check", f"libvirt:{name}")
+    assert code == 2, out + err
+    assert "nat-external-hub" in out and name in out
+    assert _state(libvirtd, name) == "running"
+    # the monitor passthrough is what libvirt records as custom-monitor (the docs say so)
+    assert "custom-monitor" in _log(name)
+
+
+def test_check_auto_includes_libvirt_domains(
+    libvirtd: Libvirtd, domain: MakeDomain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check auto reads libvirt's domains (not only QMP sockets): the leak is CRITICAL, the
+    clean domain is reported and not critical."""
+    leak = domain("leak", qemu_args=_leak_args(), interfaces=[_nic(1)])
+    clean = domain("clean", interfaces=[_nic(2)])
+    code, out, err = run_cli(capsys, "check", "auto", "--format", "json")
+    assert code == 2, out + err
+    doc = json.loads(out)
+    by_target = {t["target"]: t for t in doc["targets"]}
+    assert f"libvirt:{leak}" in by_target and f"libvirt:{clean}" in by_target
+    assert by_target[f"libvirt:{leak}"]["error"] is None
+    assert "nat-external-hub" in {f["rule"] for f in by_target[f"libvirt:{leak}"]["findings"]}
+    clean_findings = by_target[f"libvirt:{clean}"]["findings"]
+    assert by_target[f"libvirt:{clean}"]["error"] is None
+    assert all(f["severity"] != "critical" for f in clean_findings)
+    assert by_target[f"libvirt:{clean}"]["vm"]["name"] == clean
+    # nothing was read through libvirt's own monitor socket: both still run
+    assert _state(libvirtd, leak) == _state(libvirtd, clean) == "running"
+
+
+def test_every_running_domain_and_a_missing_one(
+    libvirtd: Libvirtd, domain: MakeDomain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """libvirt: lists every running domain; libvirt:NOPE is a named not-found target."""
+    leak = domain("leak", qemu_args=_leak_args(), interfaces=[_nic()])
+    code, out, _ = run_cli(capsys, "show", "libvirt:", "libvirt:qni-no-such-domain",
+                           "--format", "json")
+    assert code == 1  # one target could not be read
+    targets = {t["target"]: t for t in json.loads(out)["targets"]}
+    assert targets[f"libvirt:{leak}"]["topology"]["hubs"]
+    assert targets["libvirt:qni-no-such-domain"]["error"]["kind"] == "not-found"
+
+
+def test_no_monitor_predicts_from_the_command_line_and_taints_nothing(
+    libvirtd: Libvirtd, domain: MakeDomain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--no-monitor finds the leak from the XML and QEMU command line, without the monitor."""
+    name = domain("quiet", qemu_args=_leak_args(), interfaces=[_nic()])
+    code, out, err = run_cli(capsys, "check", f"libvirt:{name}", "--no-monitor")
+    assert code == 2, out + err
+    assert "nat-external-hub" in out
+    assert "custom-monitor" not in _log(name)
+
+
+def test_connect_through_libvirts_remote_driver(
+    libvirtd: Libvirtd, domain: MakeDomain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--connect takes any libvirt URI: qemu+unix goes through libvirt's remote protocol, the
+    path qemu+ssh://HOST/system takes after ssh."""
+    name = domain("remote", qemu_args=_leak_args(), interfaces=[_nic()])
+    uri = "qemu+unix:///system?socket=/run/libvirt/libvirt-sock"
+    code, out, err = run_cli(capsys, "check", f"libvirt:{name}", "--connect", uri)
+    assert code == 2, out + err
+    assert "nat-external-hub" in out
