@@ -108,3 +108,50 @@ def test_connect_through_libvirts_remote_driver(
     code, out, err = run_cli(capsys, "check", f"libvirt:{name}", "--connect", uri)
     assert code == 2, out + err
     assert "nat-external-hub" in out
+
+
+@pytest.fixture
+def second_monitor(tmp_path_factory: pytest.TempPathFactory) -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="qni-lv-") + "/qmp.sock"
+
+
+def test_hotplug_refuses_a_libvirt_guest_and_shows_virsh(
+    libvirtd: Libvirtd, domain: MakeDomain, second_monitor: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """add/remove/link on a libvirt guest's second monitor refuse without --force, print
+    libvirt's own way, and change nothing: info network is the same, the domain runs."""
+    name = domain("managed", interfaces=[_nic()],
+                  qemu_args=["-qmp", f"unix:{second_monitor},server=on,wait=off"])
+    before = _hmp(libvirtd, name, "info network")
+    code, out, err = run_cli(capsys, "add", second_monitor, "user", "--yes")
+    assert code == 1, out + err
+    assert "managed by libvirt" in err and f"virsh attach-interface {name} user" in err
+    code, out, err = run_cli(capsys, "remove", second_monitor, "net0", "--dry-run")
+    assert code == 1 and "netdev_del" not in out
+    assert f"virsh detach-interface {name} --type TYPE --mac 52:54:00:aa:00:01" in err
+    code, out, err = run_cli(capsys, "link", second_monitor, "net0", "down", "--yes")
+    assert code == 1 and f"virsh domif-setlink {name} 52:54:00:aa:00:01 down" in err
+    code, out, err = run_cli(capsys, "add", f"libvirt:{name}", "user", "--yes")
+    assert code == 1 and "virsh attach-interface" in err
+    assert _hmp(libvirtd, name, "info network") == before
+    assert _state(libvirtd, name) == "running"
+    # reading through the second monitor keeps working
+    code, out, err = run_cli(capsys, "show", second_monitor)
+    assert code == 0 and "net0" in out, out + err
+
+
+def test_hotplug_force_changes_a_libvirt_guest_with_a_warning(
+    libvirtd: Libvirtd, domain: MakeDomain, second_monitor: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--force applies the change behind libvirt's back, saying so."""
+    name = domain("forced", interfaces=[_nic()],
+                  qemu_args=["-qmp", f"unix:{second_monitor},server=on,wait=off"])
+    code, out, err = run_cli(capsys, "add", second_monitor, "user", "--id", "forced0",
+                             "--device", "none", "--yes", "--force")
+    assert code == 0, out + err
+    assert "managed by libvirt" in err and "virsh attach-interface" in err
+    assert "forced0" in _hmp(libvirtd, name, "info network")

@@ -63,7 +63,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_common(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument(
-        "--force", action="store_true", help="apply even if it creates a critical finding"
+        "--force", action="store_true", help="apply even if it creates a critical finding, "
+        "or the VM is managed by libvirt/Proxmox/Incus (which then would not know of the NIC)"
     )
     p.set_defaults(func=run)
 
@@ -96,6 +97,9 @@ async def _add(args: argparse.Namespace) -> int:
         bus=args.bus,
         options=tuple(parse_option(o) for o in args.option),
     )
+    from qnetinspect.managed import guard_hotplug, refuse_libvirt_target
+
+    refuse_libvirt_target(args.target, "add")
     others = [t for spec in args.others for t in _expand(spec)]
     other_snaps = [await inspect_target(t, timeout=args.timeout) for t in others]
     for t, s in zip(others, other_snaps, strict=True):
@@ -103,6 +107,7 @@ async def _add(args: argparse.Namespace) -> int:
             raise UsageError(f"--with {t.spec}: cannot be read ({s.error.kind}: {s.error.message})")
     async with live.session_for(args.target, timeout=args.timeout) as session:
         snapshot = await live.read_snapshot(session, session.target)
+        guard_hotplug(args.target, snapshot, "add", force=args.force, backend=args.backend)
         context = await live.read_context(session, snapshot, other_snaps)
         plan = plan_add(snapshot, request, context)
         return await present_and_apply(session, plan, args, force=args.force)
