@@ -274,6 +274,10 @@ class Snapshot:
     #: netdev id -> "HOST:PORT" it listens on (from ``argv``): QEMU prints no listen address,
     #: so this is how a listening socket/stream is matched with the VM that connects to it
     listen_hints: Mapping[str, str] = field(default_factory=lambda: _EMPTY, hash=False)
+    #: the management stack that owns the VM (libvirt, proxmox, incus ...), when known
+    manager: str | None = None
+    #: arguments the manager passes to QEMU raw (libvirt's ``<qemu:commandline>``), in order
+    manager_raw_args: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:

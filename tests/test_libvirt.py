@@ -155,3 +155,48 @@ def test_hotplug_force_changes_a_libvirt_guest_with_a_warning(
     assert code == 0, out + err
     assert "managed by libvirt" in err and "virsh attach-interface" in err
     assert "forced0" in _hmp(libvirtd, name, "info network")
+
+
+def test_fix_is_a_domain_xml_change_that_libvirt_runs_clean(
+    libvirtd: Libvirtd, domain: MakeDomain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fix of the leak is a domain XML change (no QEMU command line, no fd=); applied to
+    the domain's XML it gives a domain libvirt runs and qnetinspect finds no hub in."""
+    import xml.etree.ElementTree as ET
+
+    from libvirt_env import domain_xml
+
+    from qnetinspect.libvirt.domxml import QEMU_NS
+    from qnetinspect.libvirt.fixes import plan_xml_change
+
+    raw = _leak_args()
+    name = domain("tofix", qemu_args=raw, interfaces=[_nic()])
+    code, out, _ = run_cli(capsys, "show", f"libvirt:{name}", "--format", "json")
+    (leak,) = [f for f in json.loads(out)["findings"] if f["rule"] == "nat-external-hub"]
+    assert leak["fix"].startswith(f"domain XML (virsh edit {name})")
+    assert "<interface type='user'>" in leak["fix"] and "fd=" not in leak["fix"]
+
+    change = plan_xml_change(raw)
+    assert change is not None and change.delete_args == tuple(raw)
+    root = ET.fromstring(domain_xml("fixed", qemu_args=raw, interfaces=[_nic(2)]))
+    commandline = root.find(f"{{{QEMU_NS}}}commandline")
+    assert commandline is not None
+    for arg in list(commandline):
+        if arg.get("value") in change.delete_args:
+            commandline.remove(arg)
+    devices = root.find("devices")
+    assert devices is not None
+    for iface in change.add_interfaces:
+        devices.insert(0, ET.fromstring(iface))
+    fixed = f"{name}-fixed"
+    root.find("name").text = fixed  # type: ignore[union-attr]
+    libvirtd.conn.lookupByName(name).destroy()  # frees the port the fixed domain listens on
+    libvirtd.conn.createXML(ET.tostring(root, encoding="unicode"), 0)
+    try:
+        code, out, err = run_cli(capsys, "show", f"libvirt:{fixed}", "--format", "json")
+        target = json.loads(out)["targets"][0]
+        assert code == 0 and target["error"] is None, out + err
+        assert target["topology"]["hubs"] == []
+        assert not [f for f in target["findings"] if f["severity"] == "critical"]
+    finally:
+        libvirtd.conn.lookupByName(fixed).destroy()

@@ -118,7 +118,13 @@ def inspect_all(
         stdin_text=stdin_text,
     )
     duration = time.monotonic() - started
-    return snapshots, evaluate(snapshots, config), duration, config
+    findings = evaluate(snapshots, config)
+    if any(s.manager == "libvirt" for s in snapshots):
+        # a libvirt user applies fixes to the domain XML, not to a QEMU command line
+        from qnetinspect.libvirt.fixes import with_domain_xml_fixes
+
+        findings = with_domain_xml_fixes(findings, snapshots)
+    return snapshots, findings, duration, config
 
 
 def _read_stdin() -> str:

@@ -59,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         # legacy hub is the migrated command line (`check` stays lean for cron)
         from qnetinspect.migrate import with_migrated_fixes
 
-        findings = with_migrated_fixes(findings, snapshots)
+        findings = with_migrated_fixes(
+            findings, [s for s in snapshots if s.manager != "libvirt"]  # theirs: domain XML
+        )
     if args.format == "json":
         import json
 

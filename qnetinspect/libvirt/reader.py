@@ -198,12 +198,14 @@ def to_snapshot(spec: str, read: DomainRead) -> Snapshot:
             target=spec, vm=vm, topology=parse_info_network(read.info_network),
             usernet=parse_usernet(read.info_usernet) if read.info_usernet is not None else (),
             info_network_raw=read.info_network, live=read.info_usernet is not None,
-            argv=read.argv, listen_hints=hints,
+            argv=read.argv, listen_hints=hints, manager="libvirt",
+            manager_raw_args=read.xml.qemu_args,
         )
     predicted = predict(read.argv)
     return Snapshot(
         target=spec, vm=vm, topology=predicted.topology, usernet=usernet_forwards(predicted),
-        live=True, argv=read.argv, listen_hints=hints,
+        live=True, argv=read.argv, listen_hints=hints, manager="libvirt",
+        manager_raw_args=read.xml.qemu_args,
     )
 
 
