@@ -195,14 +195,22 @@ async def _inspect_live(target: Target, timeout: float) -> Snapshot:
     failed: TargetFailure | None = None
     snapshot: Snapshot | None = None
     with anyio.move_on_after(timeout + _GRACE) as scope:
-        try:
-            async with QmpSession(target.address, timeout=timeout, target=target.spec) as session:
-                left = max(timeout - _elapsed(scope, timeout), 0.05)
-                snapshot = await read_snapshot(
-                    session, target.spec, pid=target.pid, timeout=left
-                )
-        except TargetError as exc:
-            failed = TargetFailure(exc.kind, exc.message)
+        serial = False
+        for _ in range(2):  # a second time, one command at a time, after a pipelining stall
+            session = QmpSession(target.address, timeout=timeout, target=target.spec,
+                                 serial=serial)
+            try:
+                async with session:
+                    left = max(timeout - _elapsed(scope, timeout), 0.05)
+                    snapshot = await read_snapshot(
+                        session, target.spec, pid=target.pid, timeout=left
+                    )
+                failed = None
+            except TargetError as exc:
+                failed = TargetFailure(exc.kind, exc.message)
+            if not session.stalled:
+                break
+            serial = True
     if scope.cancelled_caught:
         failed = TargetFailure("timeout", f"no complete answer within {timeout:g}s")
     if snapshot is not None and failed is None:

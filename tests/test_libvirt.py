@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import run_cli
@@ -200,3 +201,71 @@ def test_fix_is_a_domain_xml_change_that_libvirt_runs_clean(
         assert not [f for f in target["findings"] if f["severity"] == "critical"]
     finally:
         libvirtd.conn.lookupByName(fixed).destroy()
+
+
+@pytest.fixture
+def qmp_proxy(libvirtd: Libvirtd) -> Iterator[Callable[[str], str]]:
+    """The guide's virt-qemu-qmp-proxy recipe: a socket directory of its own, then the proxy."""
+    import os
+    import shutil
+    import sys
+    import tempfile
+    import time
+
+    exe = shutil.which("virt-qemu-qmp-proxy")
+    if exe is None:
+        pytest.fail("virt-qemu-qmp-proxy is missing (apt-get install libvirt-clients-qemu)")
+    procs: list[subprocess.Popen[bytes]] = []
+    root = tempfile.mkdtemp(prefix="qni-proxy-")
+
+    def start(name: str) -> str:
+        directory = os.path.join(root, "qnetinspect")
+        os.makedirs(directory, mode=0o750, exist_ok=True)  # the step the old guide left out
+        path = os.path.join(directory, f"{name[-20:]}.qmp")
+        # this interpreter has libvirt-python (the script's #! may find one without it)
+        procs.append(subprocess.Popen([sys.executable, exe, "-c", libvirtd.uri, name, path],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 20
+        while not os.path.exists(path):
+            assert procs[-1].poll() is None, "virt-qemu-qmp-proxy exited"
+            assert time.monotonic() < deadline, "virt-qemu-qmp-proxy made no socket"
+            time.sleep(0.05)
+        return path
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(timeout=10)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_proxy_recipe_reads_the_domain(
+    libvirtd: Libvirtd, domain: MakeDomain, qmp_proxy: Callable[[str], str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """check on virt-qemu-qmp-proxy's socket reads the domain (one command at a time)."""
+    name = domain("proxied", qemu_args=_leak_args(), interfaces=[_nic()])
+    sock = qmp_proxy(name)
+    code, out, err = run_cli(capsys, "check", sock, "--timeout", "10")
+    assert code == 2, out + err
+    assert "nat-external-hub" in out
+    assert _state(libvirtd, name) == "running"
+
+
+def test_proxy_unrecognised_falls_back_after_a_stall(
+    libvirtd: Libvirtd, domain: MakeDomain, qmp_proxy: Callable[[str], str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A peer not recognised from its greeting that stalls on pipelined commands is read
+    again one command at a time, within the same --timeout."""
+    import re
+
+    from qnetinspect.qmp import session
+
+    monkeypatch.setattr(session, "_PROXY_PACKAGE", re.compile(r"(?!)"))
+    name = domain("stall", qemu_args=_leak_args(), interfaces=[_nic()])
+    sock = qmp_proxy(name)
+    code, out, err = run_cli(capsys, "show", sock, "--timeout", "6", "--format", "json")
+    assert code == 0, out + err
+    (target,) = json.loads(out)["targets"]
+    assert target["error"] is None and target["topology"]["hubs"]

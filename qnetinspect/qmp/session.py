@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import errno
 import logging
+import re
 import socket
 import struct
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
@@ -62,6 +63,11 @@ def _kind_of_oserror(exc: OSError) -> str:
 
 #: public name: the error kind of an OSError (also used for files by inventory)
 kind_of_oserror = _kind_of_oserror
+
+
+#: the greeting's ``package`` as libvirt's virt-qemu-qmp-proxy makes it (real QEMU builds print
+#: their distribution's package version, or nothing): it reads one command per read()
+_PROXY_PACKAGE = re.compile(r"^qemu-\d+\.\d+\.\d+$")
 
 
 class _QuietClient(QMPClient):
@@ -125,6 +131,7 @@ class QmpSession:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         target: str | None = None,
+        serial: bool = False,
     ) -> None:
         self.address = parse_address(address) if isinstance(address, str) else address
         self.target = target or str(self.address)
@@ -136,6 +143,12 @@ class QmpSession:
         self._open = False
         #: pid of the process that listens on a unix socket (SO_PEERCRED), else None
         self.peer_pid: int | None = None
+        #: send one command at a time: peers that read one JSON document per read() (libvirt's
+        #: virt-qemu-qmp-proxy) wedge on pipelined commands. Set from the greeting, or by the
+        #: caller after a stall (``stalled``) for the next session.
+        self.serial = serial
+        #: a pipelined batch got no reply at all: retry with ``serial=True``
+        self.stalled = False
 
     # ----------------------------------------------------------------- lifecycle
     async def __aenter__(self) -> Self:
@@ -179,6 +192,16 @@ class QmpSession:
             await self._abandon()
             raise
         self._open = True
+        if _PROXY_PACKAGE.match(self._greeting_package()):
+            self.serial = True
+            self.peer_pid = None  # the process behind the socket is the proxy, not QEMU
+
+    def _greeting_package(self) -> str:
+        greeting = self._client.greeting
+        try:
+            return str(greeting.QMP.version["package"]) if greeting is not None else ""
+        except (KeyError, TypeError, AttributeError):
+            return ""
 
     async def close(self) -> None:
         """Disconnect; never raises for a session that already broke.
@@ -336,30 +359,54 @@ class QmpSession:
         results: list[object | CommandFailed] = [None] * len(commands)
         broken: list[TargetError] = []
         limit = self.timeout if timeout is None else timeout
+        replied = 0
 
         async def one(i: int, cmd: str, args: Mapping[str, object] | None) -> None:
+            nonlocal replied
             try:
                 results[i] = await self._execute_raw(cmd, args)
             except CommandFailed as exc:
                 results[i] = exc
             except TargetError as exc:
                 broken.append(exc)
+            replied += 1
 
         # one time limit for the whole batch: a cancel scope per command cost more CPU than
         # the commands themselves with many VMs
         try:
             with anyio.fail_after(limit):
-                async with anyio.create_task_group() as tg:
+                if self.serial:
                     for i, (cmd, args) in enumerate(commands):
-                        tg.start_soon(one, i, cmd, args)
+                        await one(i, cmd, args)
+                else:
+                    async with anyio.create_task_group() as outer:
+                        if len(commands) > 1:
+                            outer.start_soon(self._watch_stall, outer.cancel_scope, limit,
+                                             lambda: replied)
+                        async with anyio.create_task_group() as tg:
+                            for i, (cmd, args) in enumerate(commands):
+                                tg.start_soon(one, i, cmd, args)
+                        outer.cancel_scope.cancel()  # all answered: stop the watcher
         except TimeoutError:
             names = ", ".join(sorted({c for c, _ in commands}))
             raise TargetError(
                 self.target, "timeout", f"{names}: no reply within {limit:g}s"
             ) from None
+        if self.stalled:
+            raise TargetError(self.target, "timeout", "no reply to commands sent together: "
+                              "the peer takes one command at a time (virt-qemu-qmp-proxy?)")
         if broken:
             raise broken[0]
         return results
+
+    async def _watch_stall(self, scope: anyio.CancelScope, limit: float,
+                           replied: Callable[[], int]) -> None:
+        """Give up on a pipelined batch that got no reply at all within a third of ``limit``:
+        the caller retries one command at a time, in the time that is left."""
+        await anyio.sleep(limit / 3)
+        if replied() == 0:
+            self.stalled = True
+            scope.cancel()
 
     # ----------------------------------------------------------------- events
     @asynccontextmanager
