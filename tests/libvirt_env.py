@@ -182,3 +182,45 @@ def domain(libvirtd: Libvirtd) -> Iterator[MakeDomain]:
     for name in made:
         with contextlib.suppress(libvirt.libvirtError):  # already gone
             libvirtd.conn.lookupByName(name).destroy()
+
+
+@pytest.fixture(scope="session")
+def ssh_uri(libvirtd: Libvirtd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``qemu+ssh://root@127.0.0.1:PORT/system?keyfile=...``: an sshd of this test's own on
+    loopback, with host and user keys made here; stopped at the end."""
+    import signal
+
+    sshd, ssh_keygen = shutil.which("sshd") or "/usr/sbin/sshd", shutil.which("ssh-keygen")
+    if not os.path.exists(sshd) or ssh_keygen is None or shutil.which("ssh") is None:
+        _unavailable("openssh-server/openssh-client are not installed")
+    from qnetinspect.vmrunner import free_loopback_port
+
+    d = tmp_path_factory.mktemp("sshd")
+    for key in ("hostkey", "userkey"):
+        subprocess.run([ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)],
+                       check=True, timeout=30)
+    (d / "authorized_keys").write_text((d / "userkey.pub").read_text())
+    port = free_loopback_port()
+    (d / "sshd_config").write_text(
+        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {d / 'hostkey'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+        f"PidFile {d / 'sshd.pid'}\nStrictModes no\n"
+    )
+    os.makedirs("/run/sshd", exist_ok=True)  # its privilege separation directory
+    proc = subprocess.Popen([sshd, "-D", "-f", str(d / "sshd_config"), "-E", str(d / "log")])
+    try:
+        import socket
+
+        deadline = time.monotonic() + 20
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, _tail(str(d / "log"))
+            assert time.monotonic() < deadline, "sshd did not listen"
+            time.sleep(0.05)
+        yield f"qemu+ssh://root@127.0.0.1:{port}/system?keyfile={d / 'userkey'}&no_verify=1"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)

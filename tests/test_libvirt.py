@@ -269,3 +269,21 @@ def test_proxy_unrecognised_falls_back_after_a_stall(
     assert code == 0, out + err
     (target,) = json.loads(out)["targets"]
     assert target["error"] is None and target["topology"]["hubs"]
+
+
+def test_connect_over_ssh_reads_a_remote_host(
+    libvirtd: Libvirtd, domain: MakeDomain, ssh_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--connect qemu+ssh://... reads the domains of a host through libvirt's ssh transport
+    (here an sshd on loopback): named NAME@HOST, with and without the monitor."""
+    name = domain("overssh", qemu_args=_leak_args(), interfaces=[_nic()])
+    code, out, err = run_cli(capsys, "check", "libvirt:", "--connect", ssh_uri, "--format",
+                             "json")
+    assert code == 2, out + err
+    targets = {t["target"]: t for t in json.loads(out)["targets"]}
+    remote = targets[f"libvirt:{name}@127.0.0.1"]
+    assert "nat-external-hub" in {f["rule"] for f in remote["findings"]}
+    assert remote["vm"]["pid"] is None  # another host's process: not ours to read
+    code, out, err = run_cli(capsys, "check", f"libvirt:{name}", "--connect", ssh_uri,
+                             "--no-monitor")
+    assert code == 2 and "nat-external-hub" in out, out + err
