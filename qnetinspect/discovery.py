@@ -6,7 +6,8 @@ socket directories that management stacks use (Proxmox, Incus, LXD, Ganeti). No 
 reading /proc and stat-ing paths; nothing here connects to a socket.
 
 libvirt's own monitor socket is never offered as a target: libvirtd holds that connection for
-the VM's whole life, so a second client would only hang. It is reported as skipped, with a hint.
+the VM's whole life, so a second client would only hang. It is reported as skipped, with a hint;
+``auto`` reads such VMs through libvirt's API instead (``targets``).
 """
 
 from __future__ import annotations
@@ -34,10 +35,19 @@ CONVENTIONAL_GLOBS: tuple[tuple[str, str], ...] = (
 
 _LIBVIRT_MONITOR = re.compile(r"/(var/)?(lib|run)/libvirt/qemu/.*(monitor\.sock|\.monitor)$")
 LIBVIRT_HINT = (
-    "libvirt holds this monitor: add a second QMP socket to the domain "
+    "libvirt holds this monitor: read the domain through libvirt with "
+    "qnetinspect show libvirt:DOMAIN (the [libvirt] extra; `auto` does it when libvirt answers), "
+    "or add a second QMP socket to the domain "
     "(<qemu:commandline> -qmp unix:PATH,server=on,wait=off), or run "
     "virsh qemu-monitor-command DOMAIN --hmp 'info network' | qnetinspect show -"
 )
+
+
+def libvirt_hint(name: str | None) -> str:
+    """LIBVIRT_HINT naming the domain (shell-quoted) when its name is known."""
+    import shlex
+
+    return LIBVIRT_HINT.replace("DOMAIN", shlex.quote(name)) if name else LIBVIRT_HINT
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +104,13 @@ def scan(
                     continue
                 seen.add(key)
                 if address.path is not None and _LIBVIRT_MONITOR.search(address.path):
-                    skipped.append(SkippedVm(pid, name, source, "libvirt monitor", LIBVIRT_HINT,
-                                             "libvirt"))
+                    skipped.append(SkippedVm(pid, name, source, "libvirt monitor",
+                                             libvirt_hint(name), "libvirt"))
                     continue
                 found.append(DiscoveredVm(pid=pid, name=name, address=address, source=source,
                                           manager=manager))
             else:
-                hint = LIBVIRT_HINT if manager == "libvirt" else ""
+                hint = libvirt_hint(name) if manager == "libvirt" else ""
                 skipped.append(SkippedVm(pid, name, source, reason or "unusable", hint,
                                          manager))
     for pattern, label in globs:
