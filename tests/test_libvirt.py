@@ -287,3 +287,21 @@ def test_connect_over_ssh_reads_a_remote_host(
     code, out, err = run_cli(capsys, "check", f"libvirt:{name}", "--connect", ssh_uri,
                              "--no-monitor")
     assert code == 2 and "nat-external-hub" in out, out + err
+
+
+def test_auto_never_says_ok_when_libvirt_does_not_answer(
+    libvirtd: Libvirtd, domain: MakeDomain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A running libvirt guest that auto cannot read (libvirt does not answer at the URI) is
+    named as unreachable with the reason and the way to read it, and check is not OK."""
+    name = domain("unread", interfaces=[_nic()])
+    uri = "qemu+unix:///system?socket=/nonexistent/libvirt-sock"
+    code, out, err = run_cli(capsys, "check", "auto", "--connect", uri, "--format", "json")
+    assert code != 0, out + err
+    doc = json.loads(out)
+    assert doc["status"] != "ok"
+    (unread,) = [t for t in doc["targets"] if t["vm"]["name"] == name]
+    assert unread["error"]["kind"] == "no-monitor"
+    assert f"qnetinspect check libvirt:{name}" in unread["error"]["message"]
+    code, out, _ = run_cli(capsys, "check", "auto", "--connect", uri)
+    assert code != 0 and "UNREACHABLE" in out and name in out
