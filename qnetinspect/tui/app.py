@@ -379,6 +379,19 @@ class QNetInspectApp(App[int]):
         if not vm.snapshot.live:
             self.notify(f"{vm.label} is saved text: nothing to change", severity="warning")
             return
+        from qnetinspect.managed import manager_of_vm, managers_way, vm_label
+
+        manager = vm.snapshot.manager or manager_of_vm(vm.snapshot.argv, vm.target)
+        if manager is not None:  # its manager would not know of the change (see managed.py)
+            action = class_name.removesuffix("Screen").lower()
+            action = {"addnetdev": "add", "removenic": "remove", "linktoggle": "link"}.get(
+                action, action)
+            how = managers_way(manager, action, vm_label(manager, vm.snapshot.vm.name,
+                                                         vm.target))
+            self.notify(f"hot-plug is off for {vm.label}: it is managed by {manager}, which "
+                        f"would not know of the change. {manager}'s way: {how}",
+                        severity="warning", timeout=10)
+            return
         if importlib.util.find_spec(HOTPLUG_MODULE) is None:
             self.notify("hot-plug screens are not available in this build", severity="error")
             return

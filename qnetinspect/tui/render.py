@@ -164,6 +164,7 @@ def detail_text(vm: VmView, hub_id: int | None = None, client: str | None = None
             f"QEMU {snap.vm.qemu_version}" if snap.vm.qemu_version else "",
             f"status {snap.vm.status}" if snap.vm.status else "",
             f"pid {snap.vm.pid}" if snap.vm.pid else "",
+            f"managed by {snap.manager}" if snap.manager else "",
         ]
         line = "  ".join(x for x in facts if x)
         if line:
