@@ -186,3 +186,19 @@ def _auto(connect: str | None, monitor: bool) -> list[Target]:
         out.append(Target(spec=f"pid:{s.pid}" if s.pid else f"qemu:{label}", kind="unreadable",
                           pid=s.pid, name=s.name, reason=f"{why}{how}"))
     return out
+
+
+def host_of_spec(spec: str) -> str | None:
+    """The remote host a target's spec names (``libvirt:NAME@HOST``, ``tcp:HOST:PORT``); None
+    for this host (paths, loopback, saved text): the TUI groups VMs by it."""
+    if spec.startswith("libvirt:") and "@" in spec:
+        return spec.rsplit("@", 1)[1] or None
+    if spec.startswith("tcp:"):
+        try:
+            host = parse_address(spec).host
+        except UsageError:
+            return None
+        if host is None or host in {"localhost", "::1"} or host.startswith("127."):
+            return None
+        return host
+    return None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from qnetinspect.models import Finding
+from qnetinspect.targets import host_of_spec
 from qnetinspect.tui import render
 from qnetinspect.tui.messages import NodeChosen
 from qnetinspect.tui.model import NodeRef, VmView
@@ -32,9 +34,21 @@ class VmTree(Tree[NodeRef]):
         self.clear()
         self._vm_nodes.clear()
         self._expand = len(vms) <= EXPAND_UP_TO
+        # VMs of several hosts (libvirt:NAME@HOST, tcp:HOST:PORT) are grouped under their host
+        hosts = {vm.target: host_of_spec(vm.target) for vm in vms}
+        grouped = len(set(hosts.values())) > 1
+        parents: dict[str | None, TreeNode[NodeRef]] = {}
         for vm in vms:
             label = render.vm_label(vm, extras.get(vm.target, ()))
-            node = self.root.add(label, NodeRef(vm.target, "vm"))
+            parent = self.root
+            if grouped:
+                host = hosts[vm.target]
+                if host not in parents:
+                    parents[host] = self.root.add(
+                        Text(f"host {host}" if host else "this host", style="bold"),
+                        None, expand=True)
+                parent = parents[host]
+            node = parent.add(label, NodeRef(vm.target, "vm"))
             self._vm_nodes[vm.target] = node
             self._fill(node, vm)
             if self._expand:
