@@ -116,6 +116,7 @@ async def read_snapshot(
         target=target,
         argv=argv,
         listen_hints=hints,
+        manager=_manager(argv),
         vm=VmInfo(
             name=_name(_ok(name)),
             qemu_version=_version(_ok(version)) or session.greeting_version,
@@ -145,6 +146,15 @@ def _local_argv(pid: int | None) -> tuple[tuple[str, ...], dict[str, str]]:
 
     argv = tuple(read_proc_cmdline(data))
     return argv, listen_addresses(argv)
+
+
+def _manager(argv: tuple[str, ...]) -> str | None:
+    """libvirt / proxmox / incus ... from a local command line (a second monitor of theirs)."""
+    if not argv:
+        return None
+    from qnetinspect.discovery import manager_of
+
+    return manager_of(argv)
 
 
 def _name(reply: Any) -> str | None:

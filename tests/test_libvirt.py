@@ -305,3 +305,21 @@ def test_auto_never_says_ok_when_libvirt_does_not_answer(
     assert f"qnetinspect check libvirt:{name}" in unread["error"]["message"]
     code, out, _ = run_cli(capsys, "check", "auto", "--connect", uri)
     assert code != 0 and "UNREACHABLE" in out and name in out
+
+
+def test_second_monitor_of_a_leaking_domain(
+    libvirtd: Libvirtd, domain: MakeDomain, second_monitor: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A libvirt guest read through its second QMP monitor: the leak's fix is given in domain
+    XML terms, and auto reads the domain once (through that monitor), not twice."""
+    name = domain("second", interfaces=[_nic()], qemu_args=[
+        *_leak_args(), "-qmp", f"unix:{second_monitor},server=on,wait=off"])
+    code, out, err = run_cli(capsys, "show", second_monitor, "--format", "json")
+    assert code == 0, out + err
+    (leak,) = [f for f in json.loads(out)["findings"] if f["rule"] == "nat-external-hub"]
+    assert leak["fix"].startswith(f"domain XML (virsh edit {name})")
+    assert f"libvirt:{name}" in leak["fix"]
+    code, out, err = run_cli(capsys, "check", "auto", "--format", "json")
+    names = [t["vm"]["name"] for t in json.loads(out)["targets"]]
+    assert names.count(name) == 1, names

@@ -147,14 +147,21 @@ def _structural_findings(topology: object) -> tuple[str, ...]:
 def with_domain_xml_fixes(findings: Sequence[Finding],
                           snapshots: Sequence[Snapshot]) -> list[Finding]:
     """Findings on libvirt guests get domain XML fixes; every other finding is unchanged."""
-    by_target = {s.target: s for s in snapshots
-                 if s.manager == "libvirt" and s.manager_raw_args}
+    by_target = {s.target: s for s in snapshots if s.manager == "libvirt"}
     cache: dict[str, XmlChange | None] = {}
     out: list[Finding] = []
     for f in findings:
         snap = by_target.get(f.target)
         if snap is None or f.hub is None or f.rule not in STRUCTURAL_RULES:
             out.append(f)
+            continue
+        if not snap.manager_raw_args:
+            # read through a second monitor: the domain XML itself was not read
+            name = snap.vm.name or "DOMAIN"
+            out.append(replace(f, fix=(
+                f"domain XML (virsh edit {name}): replace the raw network arguments in "
+                "<qemu:commandline> by <interface> elements, one per backend; "
+                f"qnetinspect show libvirt:{name} prints the exact, checked change")))
             continue
         if f.target not in cache:
             cache[f.target] = plan_xml_change(snap.manager_raw_args)
