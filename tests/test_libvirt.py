@@ -51,6 +51,9 @@ def test_check_domain_reports_the_raw_arg_leak(
     assert _state(libvirtd, name) == "running"
     # the monitor passthrough is what libvirt records as custom-monitor (the docs say so)
     assert "custom-monitor" in _log(name)
+    code, out, _ = run_cli(capsys, "check", f"libvirt:{name}", "--format", "prometheus")
+    assert code == 2 and "qnetinspect_targets 1.0" in out
+    assert f'qnetinspect_up{{target="libvirt:{name}",vm="{name}"}} 1.0' in out
 
 
 def test_check_auto_includes_libvirt_domains(
