@@ -102,6 +102,9 @@ def _expand_one(
     if text.startswith("libvirt:"):
         from qnetinspect.libvirt import DEFAULT_URI
 
+        from qnetinspect.libvirt.reader import import_libvirt
+
+        import_libvirt()  # not installed: a usage error naming the extra, before any reading
         uri = connect or DEFAULT_URI
         name = text[len("libvirt:") :]
         if name:

@@ -82,3 +82,18 @@ def test_managed_vms_are_recognised_and_refused() -> None:
     warning = refuse_unless_forced("libvirt", "link", "web", force=True, mac="52:54:00:00:00:01",
                                    state="down")
     assert warning is not None and "virsh domif-setlink web 52:54:00:00:00:01 down" in warning
+
+
+def test_libvirt_target_without_libvirt_python_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without libvirt-python, libvirt: targets are a one-line usage error naming the extra."""
+    import sys
+
+    from conftest import run_cli
+
+    monkeypatch.setitem(sys.modules, "libvirt", None)  # import libvirt raises ImportError
+    code, out, err = run_cli(capsys, "check", "libvirt:web")
+    assert code == 3 and out == ""
+    assert "qnetinspect[libvirt]" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
