@@ -101,7 +101,6 @@ def _expand_one(
         return _auto(connect, monitor)
     if text.startswith("libvirt:"):
         from qnetinspect.libvirt import DEFAULT_URI
-
         from qnetinspect.libvirt.reader import import_libvirt
 
         import_libvirt()  # not installed: a usage error naming the extra, before any reading
