@@ -14,8 +14,11 @@ Every libvirt failure becomes ``Snapshot.error``; the kind says what happened.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import shlex
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -80,10 +83,34 @@ def _failure(exc: Exception, what: str) -> TargetFailure:
     return TargetFailure("command-failed", message)
 
 
+_connections: dict[str, Any] = {}
+_connections_lock = threading.Lock()
+
+
 def open_connection(uri: str) -> Any:
-    """A read-write connection (the monitor passthrough needs it). Raises libvirtError."""
+    """The process's read-write connection to ``uri`` (the monitor passthrough needs read-write),
+    opened once and shared by every domain of that URI: over ``qemu+ssh://`` each connection is
+    an ssh login, so a fleet of domains must not cost one each. Raises libvirtError."""
     libvirt, _ = import_libvirt()
-    return libvirt.open(uri)
+    with _connections_lock:
+        conn = _connections.get(uri)
+        if conn is not None and conn.isAlive():
+            return conn
+        conn = libvirt.open(uri)
+        _connections[uri] = conn
+        if len(_connections) == 1:
+            atexit.register(close_connections)
+        return conn
+
+
+def close_connections() -> None:
+    """Close the shared connections (at exit)."""
+    with _connections_lock:
+        conns = list(_connections.values())
+        _connections.clear()
+    for conn in conns:
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 def running_domains(uri: str) -> list[str]:
@@ -92,13 +119,10 @@ def running_domains(uri: str) -> list[str]:
     libvirt, _ = import_libvirt()
     try:
         conn = open_connection(uri)
+        active = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
     except libvirt.libvirtError as exc:
         raise UsageError(f"libvirt: cannot connect to {uri}: {exc}") from exc
-    try:
-        active = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
-        return sorted(d.name() for d in active)
-    finally:
-        conn.close()
+    return sorted(d.name() for d in active)
 
 
 def running_domains_if_any(uri: str = DEFAULT_URI) -> list[str] | None:
@@ -107,6 +131,14 @@ def running_domains_if_any(uri: str = DEFAULT_URI) -> list[str] | None:
         return running_domains(uri)
     except UsageError:
         return None
+
+
+class DomainUnreadable(Exception):
+    """A domain that libvirt answered about but that cannot be read; ``kind`` for the report."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,33 +158,37 @@ def read_domain(uri: str, name: str, *, monitor: bool = True) -> DomainRead:
     """Read one running domain. Raises libvirtError (mapped by the caller)."""
     libvirt, libvirt_qemu = import_libvirt()
     conn = open_connection(uri)
-    try:
-        dom = conn.lookupByName(name)
-        state = _STATES.get(dom.state()[0], "unknown")
-        if not dom.isActive():
-            raise libvirt.libvirtError(f"domain {name!r} is not running ({state})")
-        xml_text = dom.XMLDesc(0)
-        xml = parse_domain_xml(xml_text)
-        network = usernet = None
-        if monitor:
-            hmp = libvirt_qemu.VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP
-            network = libvirt_qemu.qemuMonitorCommand(dom, "info network", hmp)
-            try:
-                usernet = libvirt_qemu.qemuMonitorCommand(dom, "info usernet", hmp)
-            except libvirt.libvirtError:
-                usernet = None  # an old QEMU without it: the forwards stay unknown
-        pid = _local_pid(uri, name)
-        argv = _local_argv(pid) if pid is not None else ()
-        if not argv:
+    # the connection is shared by every domain of the URI: closed at exit
+    dom = conn.lookupByName(name)
+    state = _STATES.get(dom.state()[0], "unknown")
+    if not dom.isActive():
+        raise DomainUnreadable("not-found", f"domain {name!r} is not running ({state})")
+    xml_text = dom.XMLDesc(0)
+    xml = parse_domain_xml(xml_text)
+    network = usernet = None
+    if monitor:
+        hmp = libvirt_qemu.VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP
+        network = libvirt_qemu.qemuMonitorCommand(dom, "info network", hmp)
+        try:
+            usernet = libvirt_qemu.qemuMonitorCommand(dom, "info usernet", hmp)
+        except libvirt.libvirtError:
+            usernet = None  # an old QEMU without it: the forwards stay unknown
+    pid = _local_pid(uri, name)
+    argv = _local_argv(pid) if pid is not None else ()
+    if not argv:
+        try:
             argv = native_argv(conn.domainXMLToNative("qemu-argv", xml_text, 0))
-        version = conn.getVersion()
-        return DomainRead(
-            xml=xml, info_network=network, info_usernet=usernet, argv=argv, pid=pid,
-            status=state,
-            qemu_version=f"{version // 1_000_000}.{version // 1000 % 1000}.{version % 1000}",
-        )
-    finally:
-        conn.close()
+        except (libvirt.libvirtError, ValueError) as exc:
+            if not monitor:  # the command line is all --no-monitor has to go by
+                raise DomainUnreadable(
+                    "command-failed", f"cannot read the QEMU command line: {exc}") from exc
+            argv = ()
+    version = conn.getVersion()
+    return DomainRead(
+        xml=xml, info_network=network, info_usernet=usernet, argv=argv, pid=pid,
+        status=state,
+        qemu_version=f"{version // 1_000_000}.{version // 1000 % 1000}.{version % 1000}",
+    )
 
 
 def native_argv(text: str) -> tuple[str, ...]:
@@ -226,6 +262,8 @@ async def inspect_domain(spec: str, uri: str, name: str, *, monitor: bool,
             )
         except libvirt.libvirtError as exc:
             failed = _failure(exc, f"{uri} domain {name}")
+        except DomainUnreadable as exc:
+            failed = TargetFailure(exc.kind, f"{uri} domain {name}: {exc}")
     if scope.cancelled_caught:
         failed = TargetFailure("timeout", f"libvirt at {uri} gave no answer within {timeout:g}s")
     if read is None:
