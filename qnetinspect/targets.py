@@ -26,6 +26,8 @@ _GLOB_CHARS = re.compile(r"[*?\[]")
 # `word:` at the start that is none of ours: probably a typo (ssh:, tpc:), unless it is a path
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _KNOWN_SCHEMES = {"unix", "tcp", "file", "libvirt"}
+#: libvirtd's (monolithic, then modular) socket for qemu:///system
+_LIBVIRT_SOCKETS = ("/run/libvirt/libvirt-sock", "/run/libvirt/virtqemud-sock")
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,11 @@ def _auto(connect: str | None, monitor: bool) -> list[Target]:
     readable_pids = {vm.pid for vm in found.found if vm.pid is not None}
     domains: list[str] | None = None
     uri = connect or DEFAULT_URI
-    if any(s.manager == "libvirt" for s in found.skipped) or connect:
+    # libvirt is asked when it manages a QEMU found here, or listens here (its QEMUs may be out
+    # of our sight, in another pid namespace), or when --connect names it
+    if connect or any(s.manager == "libvirt" for s in found.skipped) or any(
+        os.path.exists(p) for p in _LIBVIRT_SOCKETS
+    ):
         try:
             from qnetinspect.libvirt.reader import running_domains_if_any
         except ImportError:  # pragma: no cover - the module itself imports no libvirt

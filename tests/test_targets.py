@@ -87,6 +87,9 @@ def test_auto_uses_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
     found = [discovery.DiscoveredVm(pid=42, name="web", address=QmpAddress(path="/r/web.qmp"),
                                     source="-qmp unix:/r/web.qmp,server=on")]
     monkeypatch.setattr(discovery, "scan", lambda: discovery.Discovery(found=tuple(found)))
+    from qnetinspect.libvirt import reader
+
+    monkeypatch.setattr(reader, "running_domains_if_any", lambda uri: None)  # no libvirt here
     (t,) = expand_targets(["auto"])
     assert (t.kind, t.pid, t.name, t.spec) == ("qmp", 42, "web", "/r/web.qmp")
 
