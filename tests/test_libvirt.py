@@ -326,3 +326,17 @@ def test_second_monitor_of_a_leaking_domain(
     code, out, err = run_cli(capsys, "check", "auto", "--format", "json")
     names = [t["vm"]["name"] for t in json.loads(out)["targets"]]
     assert names.count(name) == 1, names
+
+
+def test_fix_for_libvirts_own_emulated_nic_is_its_model_element(
+    libvirtd: Libvirtd, domain: MakeDomain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """emulated-nic on an <interface> libvirt made is fixed in the XML (<model type='virtio'/>),
+    not with a -device line holding libvirt's netdev id."""
+    name = domain("e1000", interfaces=[ethernet_interface("52:54:00:aa:00:07", 5, "e1000")])
+    code, out, err = run_cli(capsys, "show", f"libvirt:{name}", "--format", "json")
+    assert code == 0, out + err
+    (emulated,) = [f for f in json.loads(out)["findings"] if f["rule"] == "emulated-nic"]
+    assert emulated["fix"].startswith(f"domain XML (virsh edit {name})")
+    assert "<model type='virtio'/>" in emulated["fix"] and "52:54:00:aa:00:07" in emulated["fix"]
+    assert "-device" not in emulated["fix"]

@@ -152,6 +152,9 @@ def with_domain_xml_fixes(findings: Sequence[Finding],
     out: list[Finding] = []
     for f in findings:
         snap = by_target.get(f.target)
+        if snap is not None and f.hub is None and f.rule == "emulated-nic":
+            out.append(_own_nic_fix(f, snap))
+            continue
         if snap is None or f.hub is None or f.rule not in STRUCTURAL_RULES:
             out.append(f)
             continue
@@ -168,3 +171,16 @@ def with_domain_xml_fixes(findings: Sequence[Finding],
         change = cache[f.target]
         out.append(replace(f, fix=change.text(snap.vm.name or snap.target)) if change else f)
     return out
+
+
+def _own_nic_fix(f: Finding, snap: Snapshot) -> Finding:
+    """emulated-nic on one of libvirt's own interfaces (netdev ``hostnetN``): its <model>."""
+    if snap.topology is None or not f.clients:
+        return f
+    nic = next((c for c in snap.topology.nics() if c.name == f.clients[0]), None)
+    if nic is None or nic.peer is None or not nic.peer.name.startswith("hostnet"):
+        return f
+    which = f"with <mac address={quoteattr(nic.mac)}/>" if nic.mac else f"aliased {nic.name}"
+    return replace(f, fix=(
+        f"domain XML (virsh edit {snap.vm.name or snap.target}): in the <interface> {which}, "
+        "set <model type='virtio'/> (takes effect at the next start of the domain)"))
