@@ -340,3 +340,23 @@ def test_fix_for_libvirts_own_emulated_nic_is_its_model_element(
     assert emulated["fix"].startswith(f"domain XML (virsh edit {name})")
     assert "<model type='virtio'/>" in emulated["fix"] and "52:54:00:aa:00:07" in emulated["fix"]
     assert "-device" not in emulated["fix"]
+
+
+def test_a_domain_that_is_not_running_is_named_not_found(
+    libvirtd: Libvirtd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """libvirt:NAME of a defined but shut-off domain: not-found, saying it is not running."""
+    import os
+
+    from libvirt_env import domain_xml
+
+    name = f"qni-{os.getpid()}-off"
+    dom = libvirtd.conn.defineXML(domain_xml(name))
+    try:
+        code, out, err = run_cli(capsys, "check", f"libvirt:{name}", "--format", "json")
+        (target,) = json.loads(out)["targets"]
+        assert code == 1, out + err  # unreachable counts as warning
+        assert target["error"]["kind"] == "not-found"
+        assert "not running" in target["error"]["message"]
+    finally:
+        dom.undefine()
