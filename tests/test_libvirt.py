@@ -74,6 +74,10 @@ def test_check_auto_includes_libvirt_domains(
     assert by_target[f"libvirt:{clean}"]["error"] is None
     assert all(f["severity"] != "critical" for f in clean_findings)
     assert by_target[f"libvirt:{clean}"]["vm"]["name"] == clean
+    code, out, _ = run_cli(capsys, "check", "auto")
+    assert code == 2 and out.startswith("QNETINSPECT CRITICAL")
+    assert any(line.startswith(f"CRITICAL nat-external-hub: {leak}:")
+               for line in out.splitlines()), out
     # nothing was read through libvirt's own monitor socket: both still run
     assert _state(libvirtd, leak) == _state(libvirtd, clean) == "running"
 
