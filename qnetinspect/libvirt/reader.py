@@ -212,7 +212,7 @@ def _local_pid(uri: str, name: str) -> int | None:
 
 
 def _local_argv(pid: int) -> tuple[str, ...]:
-    from qnetinspect.parse.argv import read_proc_cmdline
+    from qnetinspect.parse.cmdline import read_proc_cmdline
 
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
