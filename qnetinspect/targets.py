@@ -159,18 +159,16 @@ def _auto(connect: str | None, monitor: bool) -> list[Target]:
     ]
     readable_pids = {vm.pid for vm in found.found if vm.pid is not None}
     domains: list[str] | None = None
+    why_not = "libvirt is not listening here"
     uri = connect or DEFAULT_URI
     # libvirt is asked when it manages a QEMU found here, or listens here (its QEMUs may be out
     # of our sight, in another pid namespace), or when --connect names it
     if connect or any(s.manager == "libvirt" for s in found.skipped) or any(
         os.path.exists(p) for p in _LIBVIRT_SOCKETS
     ):
-        try:
-            from qnetinspect.libvirt.reader import running_domains_if_any
-        except ImportError:  # pragma: no cover - the module itself imports no libvirt
-            domains = None
-        else:
-            domains = running_domains_if_any(uri)
+        from qnetinspect.libvirt.reader import running_domains_if_any
+
+        domains, why_not = running_domains_if_any(uri)
     libvirt_names = set(domains or ())
     # a domain with a second QMP monitor of its own is read there already
     second_monitor = {s.name for s in found.skipped
@@ -186,9 +184,10 @@ def _auto(connect: str | None, monitor: bool) -> list[Target]:
         reported.add(s.pid)
         why = s.reason
         if s.manager == "libvirt":
-            why = (f"libvirt holds its monitor and libvirt at {uri} did not answer "
-                   "(is libvirt-python installed and libvirtd running?); read it with "
-                   "qnetinspect check libvirt:" + (s.name or "DOMAIN"))
+            answer = (f"libvirt at {uri} does not list it as running (another libvirt, such as "
+                      "qemu:///session? give --connect)" if domains is not None else why_not)
+            why = (f"libvirt holds its monitor; {answer}; read it with "
+                   f"qnetinspect check libvirt:{s.name or 'DOMAIN'}")
         how = f"; {s.hint}" if s.hint else ""
         label = s.name or "?"
         out.append(Target(spec=f"pid:{s.pid}" if s.pid else f"qemu:{label}", kind="unreadable",

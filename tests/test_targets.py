@@ -89,7 +89,7 @@ def test_auto_uses_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(discovery, "scan", lambda: discovery.Discovery(found=tuple(found)))
     from qnetinspect.libvirt import reader
 
-    monkeypatch.setattr(reader, "running_domains_if_any", lambda uri: None)  # no libvirt here
+    monkeypatch.setattr(reader, "running_domains_if_any", lambda uri: (None, "no libvirt"))
     (t,) = expand_targets(["auto"])
     assert (t.kind, t.pid, t.name, t.spec) == ("qmp", 42, "web", "/r/web.qmp")
 
@@ -105,12 +105,14 @@ def test_auto_names_running_qemus_it_cannot_read(monkeypatch: pytest.MonkeyPatch
                             discovery.LIBVIRT_HINT, "libvirt"),
     )
     monkeypatch.setattr(discovery, "scan", lambda: discovery.Discovery(skipped=skipped))
-    monkeypatch.setattr(reader, "running_domains_if_any", lambda uri: None)
+    monkeypatch.setattr(reader, "running_domains_if_any",
+                        lambda uri: (None, "libvirt: cannot connect to qemu:///system: gone"))
     plain, dom = expand_targets(["auto"])
     assert (plain.kind, plain.pid, plain.name) == ("unreadable", 7, "plain")
     assert plain.reason is not None and "client-mode socket" in plain.reason
     assert dom.kind == "unreadable" and dom.reason is not None
-    assert "libvirt" in dom.reason and "qnetinspect check libvirt:dom" in dom.reason
+    assert "cannot connect to qemu:///system: gone" in dom.reason
+    assert "qnetinspect check libvirt:dom" in dom.reason
 
 
 def test_auto_reads_libvirt_guests_through_libvirt(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,6 +122,6 @@ def test_auto_reads_libvirt_guests_through_libvirt(monkeypatch: pytest.MonkeyPat
     skipped = (discovery.SkippedVm(8, "dom", "-chardev socket,id=charmonitor,fd=3", "fd",
                                    discovery.LIBVIRT_HINT, "libvirt"),)
     monkeypatch.setattr(discovery, "scan", lambda: discovery.Discovery(skipped=skipped))
-    monkeypatch.setattr(reader, "running_domains_if_any", lambda uri: ["dom"])
+    monkeypatch.setattr(reader, "running_domains_if_any", lambda uri: (["dom"], ""))
     (t,) = expand_targets(["auto"])
     assert (t.kind, t.name, t.uri, t.spec) == ("libvirt", "dom", "qemu:///system", "libvirt:dom")

@@ -125,12 +125,12 @@ def running_domains(uri: str) -> list[str]:
     return sorted(d.name() for d in active)
 
 
-def running_domains_if_any(uri: str = DEFAULT_URI) -> list[str] | None:
-    """For ``auto``: the running domains, or None when libvirt is not installed or not up."""
+def running_domains_if_any(uri: str = DEFAULT_URI) -> tuple[list[str] | None, str]:
+    """For ``auto``: (the running domains, "") or (None, why libvirt could not be asked)."""
     try:
-        return running_domains(uri)
-    except UsageError:
-        return None
+        return running_domains(uri), ""
+    except UsageError as exc:
+        return None, str(exc)
 
 
 class DomainUnreadable(Exception):
