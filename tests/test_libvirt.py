@@ -364,3 +364,18 @@ def test_a_domain_that_is_not_running_is_named_not_found(
         assert "not running" in target["error"]["message"]
     finally:
         dom.undefine()
+
+
+def test_discover_names_libvirts_monitor_as_skipped_and_managed(
+    libvirtd: Libvirtd, domain: MakeDomain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """discover never offers libvirt's own monitor: it is skipped, marked managed by libvirt,
+    with a hint naming libvirt:NAME."""
+    name = domain("disc", interfaces=[_nic()])
+    code, out, _ = run_cli(capsys, "discover", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert name not in {v["name"] for v in doc["found"]}
+    (skipped,) = [s for s in doc["skipped"] if s["name"] == name]
+    assert skipped["manager"] == "libvirt"
+    assert f"qnetinspect show libvirt:{name}" in skipped["hint"]

@@ -32,12 +32,13 @@ def run(args: argparse.Namespace) -> int:
         doc = {
             "schema": SCHEMA,
             "found": [
-                {"pid": v.pid, "name": v.name, "address": str(v.address), "source": v.source}
+                {"pid": v.pid, "name": v.name, "address": str(v.address), "source": v.source,
+                 "manager": v.manager}
                 for v in result.found
             ],
             "skipped": [
                 {"pid": s.pid, "name": s.name, "source": s.source, "reason": s.reason,
-                 "hint": s.hint}
+                 "hint": s.hint, "manager": s.manager}
                 for s in result.skipped
             ],
         }
