@@ -97,3 +97,22 @@ def test_libvirt_target_without_libvirt_python_is_a_usage_error(
     assert code == 3 and out == ""
     assert "qnetinspect[libvirt]" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+async def test_a_libvirt_that_hangs_is_a_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A libvirt call that does not return within --timeout: the domain is a timeout, and the
+    run goes on (the blocked call is left behind in its thread)."""
+    import threading
+
+    pytest.importorskip("libvirt")
+    from qnetinspect.libvirt import reader
+
+    release = threading.Event()
+    monkeypatch.setattr(reader, "read_domain", lambda *a, **k: release.wait(10))
+    try:
+        snap = await reader.inspect_domain("libvirt:web", "qemu:///system", "web",
+                                           monitor=True, timeout=0.2)
+    finally:
+        release.set()
+    assert snap.error is not None and snap.error.kind == "timeout"
+    assert snap.vm.name == "web"
