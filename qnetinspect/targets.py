@@ -108,6 +108,12 @@ def _expand_one(
         import_libvirt()  # not installed: a usage error naming the extra, before any reading
         uri = connect or DEFAULT_URI
         name = text[len("libvirt:") :]
+        if "@" in name and connect is None:
+            # libvirt:NAME@HOST, as reports name a remote domain: read it back over ssh
+            name, _, host = name.rpartition("@")
+            if not name or not host:
+                raise UsageError(f"{spec!r}: expected libvirt:DOMAIN@HOST")
+            uri = f"qemu+ssh://{host}/system"
         if name:
             return [_libvirt_target(name, uri, monitor)]
         from qnetinspect.libvirt.reader import running_domains

@@ -116,3 +116,16 @@ async def test_a_libvirt_that_hangs_is_a_timeout(monkeypatch: pytest.MonkeyPatch
         release.set()
     assert snap.error is not None and snap.error.kind == "timeout"
     assert snap.vm.name == "web"
+
+
+def test_a_reported_remote_name_reads_back_over_ssh() -> None:
+    """libvirt:NAME@HOST (how reports name a remote domain) is NAME at qemu+ssh://HOST/system."""
+    pytest.importorskip("libvirt")
+    from qnetinspect.errors import UsageError
+    from qnetinspect.targets import expand_targets
+
+    (t,) = expand_targets(["libvirt:web@h1.example"])
+    assert (t.name, t.uri, t.spec) == ("web", "qemu+ssh://h1.example/system",
+                                       "libvirt:web@h1.example")
+    with pytest.raises(UsageError, match="libvirt:DOMAIN@HOST"):
+        expand_targets(["libvirt:@h1"])
