@@ -87,6 +87,8 @@ def test_every_running_domain_and_a_missing_one(
 ) -> None:
     """libvirt: lists every running domain; libvirt:NOPE is a named not-found target."""
     leak = domain("leak", qemu_args=_leak_args(), interfaces=[_nic()])
+    code, out, _ = run_cli(capsys, "show", f"libvirt:{leak}")
+    assert "managed by libvirt" in out.splitlines()[1]
     code, out, _ = run_cli(capsys, "show", "libvirt:", "libvirt:qni-no-such-domain",
                            "--format", "json")
     assert code == 1  # one target could not be read

@@ -39,6 +39,8 @@ def _facts(s: Snapshot) -> str:
         facts.append(f"pid {s.vm.pid}")
     if not s.live:
         facts.append("saved text")
+    if s.manager:
+        facts.append(f"managed by {s.manager}")
     return ", ".join(facts)
 
 
