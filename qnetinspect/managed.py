@@ -50,13 +50,23 @@ def managers_way(manager: str, action: str, vm: str, *, backend: str = "", devic
     if manager == "libvirt":
         if action == "add":
             kind = _LIBVIRT_TYPES.get(backend, "network")
-            source = {"bridge": " --source BRIDGE", "network": " --source default",
-                      "server": " --source 127.0.0.1 (an <interface type='server'> via "
-                      "virsh attach-device for listen/connect sockets)"}.get(kind, "")
-            return f"virsh attach-interface {q(vm)} {kind}{source} --model virtio --live --config"
+            # virsh attach-interface knows only libvirt networks and bridges; every other kind
+            # is an <interface> element for attach-device
+            if kind in ("network", "bridge"):
+                source = "default" if kind == "network" else "BRIDGE"
+                return (f"virsh attach-interface {q(vm)} {kind} {source} --model virtio "
+                        "--live --config")
+            source = {"server": "<source address='127.0.0.1' port='PORT'/>",
+                      "udp": "<source address='HOST' port='PORT'/>",
+                      "vhostuser": "<source type='unix' path='PATH' mode='client'/>"}.get(kind, "")
+            # libvirt 9 cannot hot-plug socket interfaces: they take effect at the next start
+            when = "--config" if kind in ("server", "udp") else "--live --config"
+            return (f"virsh attach-device {q(vm)} nic.xml {when} with nic.xml: "
+                    f"<interface type='{kind}'>{source}<model type='virtio'/></interface>")
         if action == "remove":
             who = f"--mac {q(mac)}" if mac else "--mac MAC"
-            return f"virsh detach-interface {q(vm)} --type TYPE {who} --live --config"
+            return (f"virsh detach-interface {q(vm)} TYPE {who} --live --config "
+                    f"(TYPE: the Type column of virsh domiflist {q(vm)})")
         iface = q(mac or device or "IFACE")
         return f"virsh domif-setlink {q(vm)} {iface} {state or 'up|down'}"
     if manager == "proxmox":
@@ -106,13 +116,13 @@ def refuse_unless_forced(
            f"{manager}'s way: {how}"
 
 
-def refuse_libvirt_target(spec: str, action: str) -> None:
+def refuse_libvirt_target(spec: str, action: str, **way: str) -> None:
     """``add libvirt:DOM ...``: there is no monitor of ours to change it through."""
     if spec.startswith("libvirt:"):
         vm = vm_label("libvirt", None, spec)
         raise HotplugError(
             f"refusing to {action} on {spec}: libvirt domains are changed through libvirt: "
-            f"{managers_way('libvirt', action, vm)}"
+            f"{managers_way('libvirt', action, vm, **way)}"
         )
 
 

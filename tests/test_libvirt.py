@@ -138,14 +138,15 @@ def test_hotplug_refuses_a_libvirt_guest_and_shows_virsh(
     before = _hmp(libvirtd, name, "info network")
     code, out, err = run_cli(capsys, "add", second_monitor, "user", "--yes")
     assert code == 1, out + err
-    assert "managed by libvirt" in err and f"virsh attach-interface {name} user" in err
+    assert "managed by libvirt" in err
+    assert f"virsh attach-device {name} nic.xml" in err and "<interface type='user'>" in err
     code, out, err = run_cli(capsys, "remove", second_monitor, "net0", "--dry-run")
     assert code == 1 and "netdev_del" not in out
-    assert f"virsh detach-interface {name} --type TYPE --mac 52:54:00:aa:00:01" in err
+    assert f"virsh detach-interface {name} TYPE --mac 52:54:00:aa:00:01" in err
     code, out, err = run_cli(capsys, "link", second_monitor, "net0", "down", "--yes")
     assert code == 1 and f"virsh domif-setlink {name} 52:54:00:aa:00:01 down" in err
     code, out, err = run_cli(capsys, "add", f"libvirt:{name}", "user", "--yes")
-    assert code == 1 and "virsh attach-interface" in err
+    assert code == 1 and "virsh attach-device" in err
     assert _hmp(libvirtd, name, "info network") == before
     assert _state(libvirtd, name) == "running"
     # reading through the second monitor keeps working
@@ -163,7 +164,7 @@ def test_hotplug_force_changes_a_libvirt_guest_with_a_warning(
     code, out, err = run_cli(capsys, "add", second_monitor, "user", "--id", "forced0",
                              "--device", "none", "--yes", "--force")
     assert code == 0, out + err
-    assert "managed by libvirt" in err and "virsh attach-interface" in err
+    assert "managed by libvirt" in err and "virsh attach-device" in err
     assert "forced0" in _hmp(libvirtd, name, "info network")
 
 

@@ -129,3 +129,20 @@ def test_a_reported_remote_name_reads_back_over_ssh() -> None:
                                        "libvirt:web@h1.example")
     with pytest.raises(UsageError, match="libvirt:DOMAIN@HOST"):
         expand_targets(["libvirt:@h1"])
+
+
+def test_libvirts_way_is_a_command_virsh_accepts() -> None:
+    """virsh attach-interface only for networks and bridges (it refuses user, ethernet and
+    socket types); the others are an <interface> for attach-device, sockets at the next start."""
+    from qnetinspect.managed import managers_way
+
+    assert managers_way("libvirt", "add", "web", backend="bridge") == (
+        "virsh attach-interface web bridge BRIDGE --model virtio --live --config")
+    user = managers_way("libvirt", "add", "web", backend="user")
+    assert user.startswith("virsh attach-device web nic.xml --live --config")
+    assert "<interface type='user'>" in user
+    sock = managers_way("libvirt", "add", "web", backend="socket")
+    assert sock.startswith("virsh attach-device web nic.xml --config ")
+    assert "<interface type='server'><source address='127.0.0.1' port='PORT'/>" in sock
+    assert managers_way("libvirt", "add", "we b", backend="tap").startswith(
+        "virsh attach-device 'we b' nic.xml")

@@ -99,7 +99,7 @@ async def _add(args: argparse.Namespace) -> int:
     )
     from qnetinspect.managed import guard_hotplug, refuse_libvirt_target
 
-    refuse_libvirt_target(args.target, "add")
+    refuse_libvirt_target(args.target, "add", backend=args.backend)
     others = [t for spec in args.others for t in _expand(spec)]
     other_snaps = [await inspect_target(t, timeout=args.timeout) for t in others]
     for t, s in zip(others, other_snaps, strict=True):

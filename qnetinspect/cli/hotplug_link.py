@@ -33,7 +33,7 @@ async def _link(args: argparse.Namespace) -> int:
     from qnetinspect.hotplug.plan import plan_link
     from qnetinspect.managed import guard_hotplug, refuse_libvirt_target
 
-    refuse_libvirt_target(args.target, "link")
+    refuse_libvirt_target(args.target, "link", device=args.device_id, state=args.state)
     async with live.session_for(args.target, timeout=args.timeout) as session:
         snapshot = await live.read_snapshot(session, session.target)
         guard_hotplug(args.target, snapshot, "link", force=args.force, device=args.device_id,

@@ -51,7 +51,7 @@ async def _remove(args: argparse.Namespace) -> int:
     from qnetinspect.hotplug.plan import plan_remove
     from qnetinspect.managed import guard_hotplug, refuse_libvirt_target
 
-    refuse_libvirt_target(args.target, "remove")
+    refuse_libvirt_target(args.target, "remove", device=args.device_id)
     async with live.session_for(args.target) as session:
         snapshot = await live.read_snapshot(session, session.target)
         guard_hotplug(args.target, snapshot, "remove", force=args.force, device=args.device_id)

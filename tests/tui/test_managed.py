@@ -32,7 +32,7 @@ async def test_managed_vm_is_marked_and_refuses_hotplug(fleet: list[Snapshot]) -
         await pilot.press("a")
         await pilot.pause()
         assert len(app.screen_stack) == screens
-        assert any("managed by libvirt" in n and "virsh attach-interface web" in n
+        assert any("managed by libvirt" in n and "virsh attach-interface web network" in n
                    for n in notes), notes
 
 
