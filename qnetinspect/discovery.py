@@ -42,6 +42,11 @@ LIBVIRT_HINT = (
     "virsh qemu-monitor-command DOMAIN --hmp 'info network' | qnetinspect show -"
 )
 
+NO_MONITOR_HINT = (
+    "start it with -qmp unix:PATH,server=on,wait=off to read it live; meanwhile "
+    "qnetinspect lint --pid PID predicts its network from its command line"
+)
+
 
 def libvirt_hint(name: str | None) -> str:
     """LIBVIRT_HINT naming the domain (shell-quoted) when its name is known."""
@@ -97,7 +102,12 @@ def scan(
     for pid, argv, cwd in _qemu_processes(proc_root):
         name = vm_name(argv)
         manager = manager_of(argv)
-        for address, source, reason in monitors_of(argv, cwd=cwd):
+        monitors = monitors_of(argv, cwd=cwd)
+        if not monitors and not any(a.lstrip("-") == "readconfig" for a in argv):
+            # (-readconfig files may define the monitor: Incus does; its socket is globbed)
+            skipped.append(SkippedVm(pid, name, "its command line", "no QMP monitor",
+                                     NO_MONITOR_HINT.replace("PID", str(pid)), manager))
+        for address, source, reason in monitors:
             if reason is None and address is not None:
                 key = _key(address)
                 if key in seen:
