@@ -226,3 +226,24 @@ def ssh_uri(libvirtd: Libvirtd, tmp_path_factory: pytest.TempPathFactory) -> Ite
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def only_this_run(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Discovery (``auto``, ``discover``) sees only QEMUs named ``qni-<this pid>-...``: on a
+    shared host, other people's VMs (and their faults) stay out of these tests. Returns the
+    name prefix."""
+    from qnetinspect import discovery
+
+    prefix = f"qni-{os.getpid()}-"
+    processes = discovery._qemu_processes
+    scan = discovery.scan
+
+    def ours(proc_root: str) -> Iterator[tuple[int, list[str], str | None]]:
+        for pid, argv, cwd in processes(proc_root):
+            if (discovery.vm_name(argv) or "").startswith(prefix):
+                yield pid, argv, cwd
+
+    monkeypatch.setattr(discovery, "_qemu_processes", ours)
+    monkeypatch.setattr(discovery, "scan", lambda **kw: scan(**{"globs": (), **kw}))
+    return prefix

@@ -4,7 +4,6 @@ read it, and check is not OK."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
@@ -15,12 +14,14 @@ from qnetinspect.vmrunner import find_qemu
 pytestmark = pytest.mark.qemu
 
 
-def test_auto_names_a_qemu_without_a_qmp_monitor(capsys: pytest.CaptureFixture[str]) -> None:
+def test_auto_names_a_qemu_without_a_qmp_monitor(
+    capsys: pytest.CaptureFixture[str], only_this_run: str
+) -> None:
     """A real QEMU with no QMP monitor: check auto reports it unreachable (no-monitor), with
     `lint --pid`, and exits non-zero."""
     exe = find_qemu()
     assert exe is not None
-    name = f"qni-nomon-{os.getpid()}"
+    name = f"{only_this_run}nomon"
     proc = subprocess.Popen([exe, "-M", "pc", "-S", "-nodefaults", "-display", "none",
                              "-name", name, "-net", "nic", "-net", "user"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -56,6 +56,7 @@ def test_check_domain_reports_the_raw_arg_leak(
     assert f'qnetinspect_up{{target="libvirt:{name}",vm="{name}"}} 1.0' in out
 
 
+@pytest.mark.usefixtures("only_this_run")
 def test_check_auto_includes_libvirt_domains(
     libvirtd: Libvirtd, domain: MakeDomain, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -299,6 +300,7 @@ def test_connect_over_ssh_reads_a_remote_host(
     assert code == 2 and "nat-external-hub" in out, out + err
 
 
+@pytest.mark.usefixtures("only_this_run")
 def test_auto_never_says_ok_when_libvirt_does_not_answer(
     libvirtd: Libvirtd, domain: MakeDomain, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -317,6 +319,7 @@ def test_auto_never_says_ok_when_libvirt_does_not_answer(
     assert code != 0 and "UNREACHABLE" in out and name in out
 
 
+@pytest.mark.usefixtures("only_this_run")
 def test_second_monitor_of_a_leaking_domain(
     libvirtd: Libvirtd, domain: MakeDomain, second_monitor: str,
     capsys: pytest.CaptureFixture[str],
@@ -369,6 +372,7 @@ def test_a_domain_that_is_not_running_is_named_not_found(
         dom.undefine()
 
 
+@pytest.mark.usefixtures("only_this_run")
 def test_discover_names_libvirts_monitor_as_skipped_and_managed(
     libvirtd: Libvirtd, domain: MakeDomain, capsys: pytest.CaptureFixture[str]
 ) -> None:
