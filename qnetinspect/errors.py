@@ -22,6 +22,7 @@ ERROR_KINDS = (
     "not-qmp",
     "disconnected",
     "command-failed",
+    "unreadable",  # text (or a reply) from which no network client could be read
     "no-monitor",  # a running QEMU with no monitor we may use (libvirt's own, a client socket)
 )
 

@@ -90,6 +90,7 @@ def register(sub: Any) -> None:
 def inspect_all(
     specs: Sequence[str], *, config_path: str | None, timeout: float | None,
     concurrency: int | None, connect: str | None = None, monitor: bool = True,
+    check_fixes: bool = True,
 ) -> tuple[list[Snapshot], list[Finding], float, Config]:
     """Expand targets, inspect them all, evaluate the rules; returns the wall time too.
 
@@ -118,7 +119,7 @@ def inspect_all(
         stdin_text=stdin_text,
     )
     duration = time.monotonic() - started
-    findings = evaluate(snapshots, config)
+    findings = evaluate(snapshots, config, check_fixes=check_fixes)
     if any(s.manager == "libvirt" for s in snapshots):
         # a libvirt user applies fixes to the domain XML, not to a QEMU command line
         from qnetinspect.libvirt.fixes import with_domain_xml_fixes
@@ -132,9 +133,13 @@ def _read_stdin() -> str:
 
     if sys.stdin is None:
         raise InputError("stdin", "not open")
+    from qnetinspect.parse.decode import decode_text
+
     try:
-        return sys.stdin.read()
-    except (OSError, UnicodeDecodeError) as exc:
+        # bytes, decoded by the one decoder of `parse` and `file:` (BOM, CR, bad UTF-8)
+        buffer = getattr(sys.stdin, "buffer", None)  # a test's StringIO has none
+        return decode_text(buffer.read() if buffer else sys.stdin.read().encode())
+    except OSError as exc:
         raise InputError("stdin", f"cannot read: {exc}") from exc
 
 
@@ -205,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
     snapshots, findings, duration, _ = inspect_all(
         args.targets, config_path=args.config, timeout=args.timeout,
         concurrency=args.concurrency, connect=args.connect, monitor=not args.no_monitor,
+        check_fixes=args.format == "json",  # the others print none
     )
     v = verdict(snapshots, findings, unreachable=args.unreachable)
     if args.format == "prometheus":
