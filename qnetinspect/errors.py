@@ -22,6 +22,8 @@ ERROR_KINDS = (
     "not-qmp",
     "disconnected",
     "command-failed",
+    "too-large",  # a reply over the size limit (a peer flooding us)
+    "internal",  # a bug of ours met this target; the other targets are still reported
 )
 
 
@@ -55,6 +57,10 @@ class TargetError(QNetInspectError):
     def __init__(self, target: str, kind: str, message: str) -> None:
         if kind not in ERROR_KINDS:
             raise ValueError(f"unknown error kind {kind!r}")
+        # the message often quotes a peer, whose lone surrogates ("\udcff" is valid JSON)
+        # would make every later encode raise: U+FFFD for them, here, once
+        if not message.isascii():
+            message = message.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
         super().__init__(f"{target}: {kind}: {message}")
         self.target = target
         self.kind = kind

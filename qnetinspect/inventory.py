@@ -30,6 +30,7 @@ import anyio
 from qnetinspect.errors import CommandFailed, TargetError
 from qnetinspect.models import QomNic, Snapshot, TargetFailure, VmInfo
 from qnetinspect.parse import parse_info_network, parse_usernet
+from qnetinspect.parse.untrusted import valid_text
 from qnetinspect.qmp.session import QmpSession, kind_of_oserror
 from qnetinspect.targets import Target
 
@@ -146,7 +147,9 @@ def _local_argv(pid: int | None) -> tuple[tuple[str, ...], dict[str, str]]:
 
 
 def _name(reply: Any) -> str | None:
-    return str(reply["name"]) if isinstance(reply, Mapping) and reply.get("name") else None
+    # a peer's string: lone surrogates become U+FFFD here, at the edge
+    return valid_text(str(reply["name"])) if isinstance(reply, Mapping) and reply.get("name") \
+        else None
 
 
 def _version(reply: Any) -> str | None:
@@ -158,7 +161,8 @@ def _version(reply: Any) -> str | None:
 
 
 def _status(reply: Any) -> str | None:
-    return str(reply["status"]) if isinstance(reply, Mapping) and "status" in reply else None
+    return valid_text(str(reply["status"])) if isinstance(reply, Mapping) and "status" in reply \
+        else None
 
 
 # ----------------------------------------------------------------------------- one target
@@ -298,7 +302,15 @@ async def gather(
 
     async def one(i: int, t: Target) -> None:
         async with limiter:
-            results[i] = await inspect_target(t, timeout=timeout, stdin_text=stdin_text)
+            try:
+                results[i] = await inspect_target(t, timeout=timeout, stdin_text=stdin_text)
+            except Exception as exc:  # a bug met this target: the others are still reported
+                message = f"{type(exc).__name__}: {exc}"
+                results[i] = Snapshot(
+                    target=t.spec, vm=VmInfo(name=t.name, pid=t.pid),
+                    error=TargetFailure("internal", valid_text(" ".join(message.split()))),
+                    live=t.kind not in ("stdin", "file"),
+                )
 
     async with anyio.create_task_group() as tg:
         for i, t in enumerate(targets):

@@ -114,11 +114,14 @@ def inspect_all(
 
 def _read_stdin() -> str:
     from qnetinspect.errors import InputError
+    from qnetinspect.parse.untrusted import decode_bytes
 
     if sys.stdin is None:
         raise InputError("stdin", "not open")
     try:
-        return sys.stdin.read()
+        buffer = getattr(sys.stdin, "buffer", None)
+        # bytes, decoded leniently: a non-UTF-8 byte under the C locale must not stop the run
+        return decode_bytes(buffer.read()) if buffer is not None else sys.stdin.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError("stdin", f"cannot read: {exc}") from exc
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from qnetinspect.models import NetClient, Snapshot, Topology
+from qnetinspect.report import escape
 
 
 @dataclass
@@ -75,7 +76,7 @@ _DOT_STYLE = {
 
 
 def _dot_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return escape.dot(text)  # VM strings are untrusted: no control character, quotes escaped
 
 
 def render_dot(snapshots: Sequence[Snapshot]) -> str:
@@ -102,7 +103,7 @@ def render_dot(snapshots: Sequence[Snapshot]) -> str:
 # ----------------------------------------------------------------------------- Mermaid
 def _mermaid_quote(text: str) -> str:
     # Mermaid labels are quoted strings; a double quote inside ends them: use its entity code
-    return '"' + text.replace('"', "#quot;") + '"'
+    return escape.mermaid(text)
 
 
 _MERMAID_SHAPE = {

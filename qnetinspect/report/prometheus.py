@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
 
 from qnetinspect.models import Finding, Severity, Snapshot
+from qnetinspect.report.escape import prometheus_label
 
 
 def build_registry(
@@ -38,14 +39,16 @@ def build_registry(
           registry=registry).set(duration)
     Gauge("qnetinspect_check_status", "Overall state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
           registry=registry).set(state)
-    labels = {s.target: s.vm.name or "" for s in snapshots}
+    # label values from VMs are untrusted: no control character may reach the textfile
+    esc = prometheus_label
+    labels = {s.target: esc(s.vm.name or "") for s in snapshots}
     for s in snapshots:
-        up.labels(target=s.target, vm=labels[s.target]).set(0 if s.error else 1)
+        up.labels(target=esc(s.target), vm=labels[s.target]).set(0 if s.error else 1)
         if s.error is not None:
-            error.labels(target=s.target, kind=s.error.kind).set(1)
+            error.labels(target=esc(s.target), kind=s.error.kind).set(1)
     counts = Counter((f.target, f.rule, f.severity.label) for f in findings)
     for (target, rule, severity), n in sorted(counts.items()):
-        found.labels(target=target, vm=labels.get(target, ""), rule=rule,
+        found.labels(target=esc(target), vm=labels.get(target, ""), rule=rule,
                      severity=severity).set(n)
     totals = Counter(f.severity.label for f in findings)
     for sev in Severity:

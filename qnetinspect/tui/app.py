@@ -26,6 +26,7 @@ from textual.widgets import DataTable, Footer, Header, Input
 
 from qnetinspect.live import Change, FleetUpdate, Source, VmUpdate
 from qnetinspect.models import Finding
+from qnetinspect.report import escape
 from qnetinspect.tui import render
 from qnetinspect.tui.messages import NodeChosen, SourceUpdate
 from qnetinspect.tui.model import FleetModel, NodeRef, VmView, vm_matches
@@ -377,7 +378,8 @@ class QNetInspectApp(App[int]):
             self.notify("select a connected VM first", severity="warning")
             return
         if not vm.snapshot.live:
-            self.notify(f"{vm.label} is saved text: nothing to change", severity="warning")
+            self.notify(f"{escape.markup(vm.label)} is saved text: nothing to change",
+                        severity="warning")
             return
         if importlib.util.find_spec(HOTPLUG_MODULE) is None:
             self.notify("hot-plug screens are not available in this build", severity="error")

@@ -41,6 +41,7 @@ from qnetinspect.hotplug.plan import (
 )
 from qnetinspect.hotplug.schema import parse_option
 from qnetinspect.models import Severity, Snapshot
+from qnetinspect.report.escape import markup
 from qnetinspect.tui import render
 
 CSS = """
@@ -101,7 +102,7 @@ class ConfirmChangeScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="hp-dialog"):
-            yield Label(f"Apply to {self.plan.target}? These commands will be sent:")
+            yield Label(f"Apply to {markup(self.plan.target)}? These commands will be sent:")
             with VerticalScroll(classes="hp-preview"):
                 yield Static(Text(format_plan(self.plan)), id="confirm-plan")
             with Horizontal(classes="hp-buttons"):
@@ -156,9 +157,10 @@ class HotplugScreen(ModalScreen[bool]):
             self.show_error(str(exc))
             return
         if result.pending:
-            self.app.notify(f"{plan.wait_deleted}: unplug requested, not released yet")
+            waiting = markup(plan.wait_deleted or "")
+            self.app.notify(f"{waiting}: unplug requested, not released yet")
         else:
-            self.app.notify(f"{plan.action} applied to {plan.target}")
+            self.app.notify(f"{plan.action} applied to {markup(plan.target)}")
         self.dismiss(True)
 
 
@@ -167,7 +169,7 @@ class AddNetdevScreen(HotplugScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="hp-dialog"):
-            yield Label(f"Add a network backend to {self.target}")
+            yield Label(f"Add a network backend to {markup(self.target)}")
             with Horizontal(classes="hp-row"):
                 yield Label("backend")
                 yield Select(
@@ -302,7 +304,7 @@ class RemoveNicScreen(HotplugScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="hp-dialog"):
-            yield Label(f"Remove NIC {self.nic_name} from {self.target}")
+            yield Label(f"Remove NIC {markup(self.nic_name)} from {markup(self.target)}")
             yield Checkbox("keep its netdev (only request the unplug)", id="keep")
             yield Static("", id="error", classes="hp-error")
             with VerticalScroll(classes="hp-preview"):
@@ -347,7 +349,7 @@ class LinkToggleScreen(HotplugScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="hp-dialog"):
-            yield Label(f"Link of {self.nic_name} on {self.target}")
+            yield Label(f"Link of {markup(self.nic_name)} on {markup(self.target)}")
             yield Static("", id="error", classes="hp-error")
             with VerticalScroll(classes="hp-preview"):
                 yield Static("", id="preview")

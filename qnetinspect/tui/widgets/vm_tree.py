@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from qnetinspect.models import Finding
+from qnetinspect.report.escape import terminal
 from qnetinspect.tui import render
 from qnetinspect.tui.messages import NodeChosen
 from qnetinspect.tui.model import NodeRef, VmView
@@ -75,7 +77,9 @@ class VmTree(Tree[NodeRef]):
         topo = vm.snapshot.topology if vm.snapshot else None
         if topo is None:
             if vm.error is not None:
-                node.add_leaf(f"{vm.error.kind}: {vm.error.message}", NodeRef(vm.target, "error"))
+                # Text, not str: a str label is Textual markup, and a peer writes this message
+                text = Text(f"{vm.error.kind}: {terminal(vm.error.message)}")
+                node.add_leaf(text, NodeRef(vm.target, "error"))
             return
         for hub in topo.hubs:
             hub_node = node.add(render.hub_label(hub), NodeRef(vm.target, "hub", hub=hub.id))
