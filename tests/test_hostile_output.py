@@ -195,3 +195,36 @@ def test_findings_keep_exact_strings_for_json() -> None:
     f = Finding("x", Severity.WARNING, f"name {OSC}", target="t")
     assert escape.sanitize_findings([f])[0].message == "name \\x1b]0;pwned\\x07"
     assert f.message == f"name {OSC}"
+
+
+@pytest.mark.parametrize("fmt", ["prometheus", "nagios", "json"])
+def test_output_never_follows_a_planted_symlink(
+    fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--output in every format goes through one writer: a symlink planted under the name the
+    temporary file gets is never followed (the victim file stays intact), the report lands
+    atomically with mode 0644, and no temporary file is left."""
+    import secrets
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    monkeypatch.setattr(secrets, "token_hex", lambda n=8: "ab" * n)  # the name is now known
+    planted = tmp_path / f".qnetinspect-{'ab' * 8}.tmp"
+    planted.symlink_to(victim)
+    saved = tmp_path / "net.txt"
+    saved.write_text("e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n")
+    dest = tmp_path / "out.prom"
+    code, out, err = run_cli(capsys, "check", "--format", fmt, "--output", str(dest),
+                             f"file:{saved}")
+    # every try draws the same planted name: refused with one line, victim untouched
+    assert code == 3 and out == "" and "--output" in err and len(err.splitlines()) == 1
+    assert victim.read_text() == "precious\n" and not dest.exists()
+    monkeypatch.undo()
+    code, out, err = run_cli(capsys, "check", "--format", fmt, "--output", str(dest),
+                             f"file:{saved}")
+    assert code == 1 and out == "", err  # the NIC without a backend: WARNING
+    assert victim.read_text() == "precious\n"
+    assert dest.stat().st_mode & 0o777 == 0o644 and dest.read_text()
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".qnetinspect-")]
+    assert left == [planted.name]

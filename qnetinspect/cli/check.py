@@ -7,9 +7,7 @@ bad usage, unreadable config). Imports stay light (no textual, no rich): cron ru
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -163,22 +161,10 @@ def document(
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write FILE via a temporary file in the same directory and a rename."""
-    from qnetinspect.errors import UsageError
+    """Write FILE atomically and safely (``qnetinspect.outfile``), every format alike."""
+    from qnetinspect.outfile import write_atomic as write
 
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".qnetinspect-", dir=directory)
-    except OSError as exc:
-        raise UsageError(f"--output {path}: cannot write: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        os.unlink(tmp)
-        raise UsageError(f"--output {path}: cannot write: {exc.strerror or exc}") from exc
+    write(path, text)
 
 
 # ----------------------------------------------------------------------------- run
@@ -191,22 +177,11 @@ def run(args: argparse.Namespace) -> int:
     )
     v = verdict(snapshots, findings, unreachable=args.unreachable)
     if args.format == "prometheus":
-        from qnetinspect.report.prometheus import (
-            build_registry,
-            render_prometheus,
-            write_textfile,
-        )
+        from qnetinspect.report.prometheus import build_registry, render_prometheus
 
+        # rendered here and written by the one safe writer (prometheus-client's own
+        # write_to_textfile uses a predictable temporary name, opened without O_EXCL)
         registry = build_registry(snapshots, findings, state=v.state, duration=duration)
-        if args.output:
-            try:
-                write_textfile(args.output, registry)
-            except OSError as exc:
-                from qnetinspect.errors import UsageError
-
-                raise UsageError(f"--output {args.output}: cannot write: "
-                                 f"{exc.strerror or exc}") from exc
-            return v.state
         text = render_prometheus(registry)
     elif args.format == "json":
         import json

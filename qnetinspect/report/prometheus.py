@@ -1,9 +1,9 @@
 """Prometheus text exposition of a ``check`` run, through prometheus-client.
 
 A fresh CollectorRegistry per run (never the process-global one), so the output holds exactly
-this run's targets. ``write_textfile`` goes through prometheus-client's ``write_to_textfile``,
-which writes a temporary file and renames it: node_exporter's textfile collector never reads a
-half-written file.
+this run's targets. ``check --output`` writes the rendered text with ``qnetinspect.outfile``
+(atomic, O_EXCL|O_NOFOLLOW temporary file), never prometheus-client's ``write_to_textfile``,
+whose temporary name is predictable.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from qnetinspect.models import Finding, Severity, Snapshot
 from qnetinspect.report.escape import prometheus_label
@@ -59,8 +59,3 @@ def build_registry(
 def render_prometheus(registry: CollectorRegistry) -> str:
     text: bytes = generate_latest(registry)
     return text.decode()
-
-
-def write_textfile(path: str, registry: CollectorRegistry) -> None:
-    """Atomic write (temporary file + rename) for node_exporter's textfile collector."""
-    write_to_textfile(path, registry)
