@@ -30,6 +30,7 @@ import anyio
 from qnetinspect.errors import CommandFailed, TargetError
 from qnetinspect.models import QomNic, Snapshot, TargetFailure, VmInfo
 from qnetinspect.parse import parse_info_network, parse_usernet
+from qnetinspect.parse.consistency import cross_check_live, hubport_hubs
 from qnetinspect.parse.untrusted import valid_text
 from qnetinspect.qmp.session import QmpSession, kind_of_oserror
 from qnetinspect.targets import Target
@@ -121,7 +122,9 @@ async def read_snapshot(
             status=_status(_ok(status)),
             pid=vm_pid,
         ),
-        topology=parse_info_network(network),
+        # the listing is checked against the command line and QOM: a crafted path must not
+        # move a port to another hub unnoticed (parse/consistency.py)
+        topology=cross_check_live(parse_info_network(network), hubport_hubs(argv), nics),
         usernet=parse_usernet(usernet) if isinstance(usernet, str) else (),
         qom_nics=tuple(nics),
         rx_filters=tuple(r for r in _ok(rx) or () if isinstance(r, Mapping)),

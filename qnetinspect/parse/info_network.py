@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from qnetinspect.models import Filter, Hub, HubPort, NetClient, Topology, UnparsedLine
+from qnetinspect.parse.consistency import check_listing
 from qnetinspect.parse.untrusted import valid_text
 
 __all__ = ["parse_client_info", "parse_client_line", "parse_filter_props", "parse_info_network"]
@@ -451,8 +452,17 @@ def _guess_type(name: str, info: str) -> str:
 
 
 def parse_info_network(text: str) -> Topology:
-    """Parse ``info network`` text; never raises, unreadable lines go to ``unparsed``."""
+    """Parse ``info network`` text; never raises, unreadable lines go to ``unparsed``.
+
+    The result carries the structural cross-checks of ``parse/consistency.py``
+    (``Topology.contradictions`` and ``alternatives``).
+    """
     text = valid_text(text)  # a lone surrogate from a peer must not reach an encoder later
+    return check_listing(_parse(text), text, _parse)
+
+
+def _parse(text: str) -> Topology:
+    """The parser proper (no cross-checks)."""
     parser = _Parser()
     # split on "\n" only (HMP over QMP ends lines with "\r\n"): line numbers match an editor's
     for no, line in enumerate(text.split("\n"), start=1):
