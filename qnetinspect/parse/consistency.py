@@ -30,6 +30,7 @@ from qnetinspect.models import Hub, HubPort, NetClient, QomNic, Topology
 __all__ = ["check_listing", "cross_check_live", "hubport_hubs"]
 
 _LEGACY_PORT = re.compile(r"hub(-?\d+)port\d+\Z")
+_HUB_HEADER = re.compile(r"hub -?\d+\Z")
 #: how many lines after an external backend's line may be the tail of its info string
 WINDOW = 8
 #: readings tried per listing (each is one more parse)
@@ -45,14 +46,17 @@ def check_listing(
 
     ``reparse`` parses a text without these checks (the parser's own core).
     """
-    if topology.dialect not in ("hub", "hub-unnamed"):
-        return topology
+    lines = text.split("\n")
+    hub_headers = any(_HUB_HEADER.match(line.rstrip("\r")) for line in lines)
+    if topology.dialect == "empty" or (topology.dialect == "vlan" and not hub_headers):
+        return topology  # QEMU before 1.2 printed VLANs, and nothing of it is a hub
     problems = _contradictions(topology)
+    if topology.dialect == "vlan":
+        problems.append("the listing has both hub and VLAN sections, which no QEMU prints")
     readings: list[Topology] = []
     repaired = _repair(topology)
     if repaired is not None:
         readings.append(repaired)
-    lines = text.split("\n")
     if len(lines) <= MAX_LINES:
         readings.extend(_absorbed_readings(topology, lines, reparse))
     if not problems and not readings:
