@@ -32,13 +32,15 @@ from qnetinspect.models import QomNic, Snapshot, TargetFailure, VmInfo
 from qnetinspect.parse import parse_info_network, parse_usernet
 from qnetinspect.parse.consistency import cross_check_live, hubport_hubs
 from qnetinspect.parse.untrusted import valid_text
-from qnetinspect.qmp.session import QmpSession, kind_of_oserror
+from qnetinspect.qmp.session import QmpSession, kind_of_oserror, seconds
 from qnetinspect.targets import Target
 
 PERIPHERAL_PATHS = ("/machine/peripheral", "/machine/peripheral-anon")
 #: extra time past ``timeout`` before the safety net cancels a target (the session's own
 #: timeouts fire first and say what hung)
 _GRACE = 0.5
+#: listings longer than this are parsed in a worker thread (under the target's deadline)
+_PARSE_INLINE = 64 * 1024
 
 Commands = list[tuple[str, Mapping[str, object] | None]]
 
@@ -112,6 +114,14 @@ async def read_snapshot(
         )
     vm_pid = pid if pid is not None else session.peer_pid
     argv, hints = _local_argv(vm_pid)
+    if len(network) < _PARSE_INLINE:
+        topology = parse_info_network(network)
+    else:
+        # a long listing (up to the reply limit) is parsed in a thread, so that the target's
+        # deadline still holds: --timeout bounds the parse too (the thread is abandoned)
+        topology = await anyio.to_thread.run_sync(
+            parse_info_network, network, abandon_on_cancel=True
+        )
     return Snapshot(
         target=target,
         argv=argv,
@@ -124,7 +134,7 @@ async def read_snapshot(
         ),
         # the listing is checked against the command line and QOM: a crafted path must not
         # move a port to another hub unnoticed (parse/consistency.py)
-        topology=cross_check_live(parse_info_network(network), hubport_hubs(argv), nics),
+        topology=cross_check_live(topology, hubport_hubs(argv), nics),
         usernet=parse_usernet(usernet) if isinstance(usernet, str) else (),
         qom_nics=tuple(nics),
         rx_filters=tuple(r for r in _ok(rx) or () if isinstance(r, Mapping)),
@@ -202,7 +212,7 @@ async def _inspect_live(target: Target, timeout: float) -> Snapshot:
         except TargetError as exc:
             failed = TargetFailure(exc.kind, exc.message)
     if scope.cancelled_caught:
-        failed = TargetFailure("timeout", f"no complete answer within {timeout:g}s")
+        failed = TargetFailure("timeout", f"no complete answer within {seconds(timeout)}")
     if snapshot is not None and failed is None:
         if target.name and not snapshot.vm.name:
             vm = snapshot.vm
