@@ -68,11 +68,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
+def positive_seconds(text: str) -> float:
+    """--timeout/--unplug-timeout: a finite number of seconds > 0 (nan, -1, 0 are usage
+    errors, as for the read commands)."""
+    from qnetinspect.cli.check import _positive_float
+
+    return _positive_float(text)
+
+
 def add_common(p: argparse.ArgumentParser, *, with_timeout: bool = True) -> None:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     if with_timeout:
         p.add_argument(
-            "--timeout", type=float, default=5.0, metavar="S", help="QMP timeout (default 5s)"
+            "--timeout", type=positive_seconds, default=5.0, metavar="S",
+            help="QMP timeout (default 5s)",
         )
 
 
