@@ -492,7 +492,10 @@ class Watcher(_Base):
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._fleet_loop)
             for target, snap in self._static.items():
-                self._publish_snapshot(target, snap, VmState.STATIC)
+                if snap.error is not None:  # a missing or unreadable file: say so, not "static"
+                    self._publish_failure(target, VmState.UNREACHABLE, snap.error, None)
+                else:
+                    self._publish_snapshot(target, snap, VmState.STATIC)
             for target in self._targets:
                 tg.start_soon(self._watch, target)
 
