@@ -228,3 +228,45 @@ def test_output_never_follows_a_planted_symlink(
     assert dest.stat().st_mode & 0o777 == 0o644 and dest.read_text()
     left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".qnetinspect-")]
     assert left == [planted.name]
+
+
+def test_a_rule_failing_on_one_vm_costs_only_that_vm(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A rule that raises on one VM's data makes that VM `internal` (the run is at least
+    UNKNOWN); the other VM's leak is still reported CRITICAL."""
+    from qnetinspect.rules.emulated_nic import EmulatedNic
+
+    real = EmulatedNic.check
+
+    def check(self: EmulatedNic, snapshot: Snapshot, topology: object) -> object:
+        if "bad" in snapshot.target:
+            raise ValueError("boom")
+        return real(self, snapshot, topology)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(EmulatedNic, "check", check)
+    leak = "hub 0\n \\ hub0port1: user.0: index=0,type=user,net=10.0.2.0,restrict=off\n" \
+           " \\ hub0port0: tap.0: index=0,type=tap,ifname=tap0,script=no,downscript=no\n"
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text(leak)
+    bad.write_text("e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n")
+    code, out, _ = run_cli(capsys, "check", "--unreachable", "ok", f"file:{good}", f"file:{bad}")
+    assert code == 2 and "nat-external-hub" in out
+    assert "internal: a rule failed on this VM: ValueError: boom" in out
+    code, out, _ = run_cli(capsys, "check", "--unreachable", "ok", f"file:{bad}")
+    assert code == 3 and out.startswith("QNETINSPECT UNKNOWN")
+
+
+@pytest.mark.qemu
+def test_lint_pid_of_a_vm_named_with_an_undecodable_byte(start_vm: StartVm) -> None:
+    """`lint --pid` of a QEMU started with -name guest=vm\\xff plus an OSC sequence, under the
+    C and C.UTF-8 locales: the report, no traceback, no ESC byte in the text format."""
+    vm = start_vm(leak_args(), name="badname", vm_name="guest=vm\udcff" + OSC)
+    for locale in ("C", "C.UTF-8"):
+        for fmt in ("text", "json"):
+            res = qni("lint", "--format", fmt, "--pid", str(vm.pid),
+                      env={"LC_ALL": locale, "LANG": locale})
+            assert res.returncode == 1, res.stderr
+            assert b"Traceback" not in res.stderr and b"nat-external-hub" in res.stdout
+            if fmt == "text":
+                assert b"\x1b" not in res.stdout + res.stderr

@@ -87,7 +87,6 @@ def inspect_all(
     import qnetinspect.inventory  # noqa: F401 - imported before the clock starts
     from qnetinspect.config import load_config
     from qnetinspect.errors import UsageError
-    from qnetinspect.rules import evaluate
     from qnetinspect.targets import expand_targets
 
     config = load_config(config_path)
@@ -107,7 +106,33 @@ def inspect_all(
         stdin_text=stdin_text,
     )
     duration = time.monotonic() - started
-    return snapshots, evaluate(snapshots, config), duration, config
+    snapshots, findings = guarded_evaluate(snapshots, config)
+    return snapshots, findings, duration, config
+
+
+def guarded_evaluate(
+    snapshots: list[Snapshot], config: Config | None
+) -> tuple[list[Snapshot], list[Finding]]:
+    """The rules over every snapshot; if a rule fails (a bug) on one VM's data, that VM becomes
+    an ``internal`` error and the others are still evaluated and reported."""
+    from dataclasses import replace
+
+    from qnetinspect.models import TargetFailure
+    from qnetinspect.rules import evaluate
+
+    try:
+        return snapshots, evaluate(snapshots, config)
+    except Exception:
+        pass
+    isolated: list[Snapshot] = []
+    for s in snapshots:
+        try:
+            evaluate([s], config)
+            isolated.append(s)
+        except Exception as exc:  # the culprit: reported, never a reason to lose the others
+            message = " ".join(f"a rule failed on this VM: {type(exc).__name__}: {exc}".split())
+            isolated.append(replace(s, error=TargetFailure("internal", message), topology=None))
+    return isolated, evaluate(isolated, config)
 
 
 def _read_stdin() -> str:

@@ -51,6 +51,8 @@ def verdict(
     down = tuple(s for s in snapshots if s.error is not None)
     if down:
         state = worse(state, UNREACHABLE_STATES[unreachable])
+    if any(s.error is not None and s.error.kind == "internal" for s in down):
+        state = worse(state, UNKNOWN)  # our own failure is never OK, whatever --unreachable says
     return Verdict(state=state, vms=len(snapshots), unreachable=down, counts=counts)
 
 
