@@ -95,7 +95,11 @@ def run(args: argparse.Namespace) -> int:
         }
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write(render_text(name, topology, findings))
+        # the text holds a VM's strings: no control character of theirs reaches the terminal
+        from qnetinspect.report.escape import terminal
+
+        text_out = render_text(name, topology, findings)
+        sys.stdout.write("\n".join(terminal(line) for line in text_out.split("\n")))
     return exit_codes.OK
 
 

@@ -73,10 +73,17 @@ def _contradictions(t: Topology) -> list[str]:
             out.append(f"hub {hub.id} is listed twice (lines {first} and {second})")
         else:
             seen[hub.id] = hub.line
-        for port in hub.ports:
+        last: tuple[int, str] | None = None  # (number, name) of the previous legacy port
+        for port in hub.ports:  # creation order: QEMU numbers legacy ports upwards
             m = _LEGACY_PORT.match(port.name or "")
             if m and int(m[1]) != hub.id:
                 out.append(f"port {port.name} (line {port.line}) is listed under hub {hub.id}")
+            if m:
+                number = int((port.name or "").rpartition("port")[2])
+                if last is not None and number <= last[0]:
+                    out.append(f"port {port.name} (line {port.line}) is out of QEMU's order "
+                               f"(after {last[1]})")
+                last = (number, port.name or "")
     first_client = min((c.line for c in t.clients if c.line), default=0)
     late = [h for h in t.hubs if first_client and h.line > first_client]
     out.extend(
