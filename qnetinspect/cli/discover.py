@@ -56,5 +56,7 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"skipped pid {s.pid or '-'} {s.name or '-'}: {s.reason}: {s.source}")
         if s.hint:
             lines.append(f"  hint: {s.hint}")
-    sys.stdout.write("\n".join(lines) + "\n")
+    from qnetinspect.report.escape import terminal  # VM names come from their command lines
+
+    sys.stdout.write("\n".join(terminal(line) for line in lines) + "\n")
     return exit_codes.OK

@@ -123,8 +123,9 @@ async def present_and_apply(
     """Print the plan; stop for --dry-run; refuse criticals; confirm; apply; report."""
     from qnetinspect.hotplug import live
     from qnetinspect.hotplug.plan import format_plan, refuse_critical
+    from qnetinspect.report.escape import terminal  # the plan names the VM's clients
 
-    print(format_plan(plan), flush=True)
+    print("\n".join(terminal(line) for line in format_plan(plan).split("\n")), flush=True)
     if getattr(args, "dry_run", False):
         print("dry run: nothing was sent")
         return exit_codes.OK
@@ -173,11 +174,13 @@ def guarded(make: Callable[[], Awaitable[int]]) -> int:
     """Run the async command; one line on stderr and the exit code for our errors."""
     import anyio
 
+    from qnetinspect.report.escape import terminal
+
     try:
         return anyio.run(make)
     except UsageError as exc:
-        print(f"qnetinspect: {exc}", file=sys.stderr)
+        print(f"qnetinspect: {terminal(str(exc))}", file=sys.stderr)
         return exit_codes.USAGE
-    except QNetInspectError as exc:
-        print(f"qnetinspect: {exc}", file=sys.stderr)
+    except QNetInspectError as exc:  # QEMU's error text (and a peer's) is quoted in it
+        print(f"qnetinspect: {terminal(str(exc))}", file=sys.stderr)
         return FAILED

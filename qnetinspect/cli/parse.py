@@ -73,6 +73,7 @@ def split_capture(text: str) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     from qnetinspect.models import Snapshot
     from qnetinspect.parse import parse_info_network, parse_usernet
+    from qnetinspect.report.escape import terminal
     from qnetinspect.rules import evaluate
 
     name: str = args.file
@@ -83,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     findings = evaluate([snapshot])
     if topology.unparsed:
         n = len(topology.unparsed)
-        print(f"qnetinspect: {name}: {n} unparsed line{'s' * (n != 1)}", file=sys.stderr)
+        print(f"qnetinspect: {terminal(name)}: {n} unparsed line{'s' * (n != 1)}",
+              file=sys.stderr)
     if args.format == "json":
         from qnetinspect.report.json import SCHEMA, finding_to_dict, topology_to_dict
 
@@ -96,8 +98,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
         # the text holds a VM's strings: no control character of theirs reaches the terminal
-        from qnetinspect.report.escape import terminal
-
         text_out = render_text(name, topology, findings)
         sys.stdout.write("\n".join(terminal(line) for line in text_out.split("\n")))
     return exit_codes.OK

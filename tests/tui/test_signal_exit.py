@@ -11,6 +11,7 @@ import sys
 import termios
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,18 @@ async def test_missing_file_target_is_unreachable_not_static(tmp_path: Path) -> 
     assert any(state is VmState.UNREACHABLE and error is not None and error.kind == "not-found"
                for state, error in states), states
     assert not any(state is VmState.STATIC for state, _ in states)
+
+
+@pytest.mark.qemu
+def test_tui_never_sends_a_vm_names_escape_sequence(start_vm: Any) -> None:
+    """A real QEMU named with an OSC sequence (which retitles a terminal) and markup: the TUI on
+    a terminal draws the name escaped; the raw sequence never reaches the terminal."""
+    vm = start_vm(["-netdev", "user,id=u0", "-device", "e1000,netdev=u0"], name="osc",
+                  vm_name="guest=web\x1b]0;pwned\x07[/oops]")
+    argv = [sys.executable, "-m", "qnetinspect", "tui", str(vm.qmp_path)]
+    with PtyProcess(argv) as tui:
+        tui.read_until(lambda out: b"pwned" in out, timeout=30)
+        tui.read_until(lambda out: b"[/oops]" in out, timeout=30)
+        assert b"\x1b]0;pwned" not in tui.output
+        assert b"web\\x1b]0;pwned\\x07" in tui.output
+        assert tui.signal_and_wait(signal.SIGTERM, timeout=20) == 128 + signal.SIGTERM
