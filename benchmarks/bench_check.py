@@ -1,104 +1,37 @@
-"""Benchmark: whole-process ``qnetinspect check --format json`` against a minimal raw client.
+"""Benchmark: whole-process ``qnetinspect check --format json`` against minimal raw clients.
 
-Starts N real, paused QEMUs (default 50), then times, in the same run and interleaved, two whole
-processes over the same sockets:
+Starts N real, paused QEMUs (two NICs each on most: the seed leak, -netdev pairs, hubport hubs),
+then times whole processes over the same sockets, interleaved round by round in the same run:
 
-- ``python -m qnetinspect check --format json SOCKETS...``
-- ``python bench_check.py --raw SOCKETS...``: the minimal asyncio QMP client below, doing the
-  same reads (greeting, qmp_capabilities, the 8 pipelined queries, then qom-get netdev/mac of
-  every peripheral) and printing them as JSON; no parsing, no rules, no error mapping.
+- ``qnetinspect check --format json SOCKETS...`` (run as ``python -m qnetinspect``);
+- ``raw_client.py same SOCKETS...``: a minimal asyncio client doing the same reads;
+- ``raw_client.py four SOCKETS...``: a minimal client doing only name, version, ``info network``
+  and ``info usernet``.
 
-Prints the median of each and the ratio (target: <= 1.3 at N=50). Usage::
+Each is reported as min and median over ``--rounds``, with ratios (min to min, median to median;
+targets at N=60: <= 1.2 against same-reads, <= 1.6 against four-reads). By default qnetinspect is
+installed as a user installs it (``pip install .`` into a fresh virtualenv in a temp dir, not
+editable; the baselines run with the same interpreter); ``--here`` uses the current interpreter.
 
-    python3 benchmarks/bench_check.py [-n 50] [--rounds 7]
+    python3 benchmarks/bench_check.py [-n 1 10 60 100] [--rounds 5] [--here]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-FIRST = [
-    ("query-name", None),
-    ("query-version", None),
-    ("query-status", None),
-    ("human-monitor-command", {"command-line": "info network"}),
-    ("human-monitor-command", {"command-line": "info usernet"}),
-    ("qom-list", {"path": "/machine/peripheral"}),
-    ("qom-list", {"path": "/machine/peripheral-anon"}),
-    ("query-rx-filter", None),
-]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 
 
-# ----------------------------------------------------------------------------- raw client
-class RawQmp:
-    """Just enough QMP: newline-delimited JSON, replies matched by id."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.next_id = 0
-
-    async def batch(self, commands: list[tuple[str, Any]]) -> list[Any]:
-        ids = []
-        for cmd, args in commands:
-            self.next_id += 1
-            msg: dict[str, Any] = {"execute": cmd, "id": self.next_id}
-            if args:
-                msg["arguments"] = args
-            self.writer.write(json.dumps(msg).encode())
-            ids.append(self.next_id)
-        await self.writer.drain()
-        replies: dict[int, Any] = {}
-        while len(replies) < len(ids):
-            line = await self.reader.readline()
-            if not line:
-                raise EOFError
-            msg = json.loads(line)
-            if "id" in msg:
-                replies[msg["id"]] = msg.get("return", msg.get("error"))
-        return [replies[i] for i in ids]
-
-
-async def raw_one(path: str, timeout: float) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_unix_connection(path, limit=1 << 22)
-        try:
-            await reader.readline()  # greeting
-            qmp = RawQmp(reader, writer)
-            await qmp.batch([("qmp_capabilities", None)])
-            first = await qmp.batch(FIRST)
-            children = [
-                f"{base}/{p['name']}"
-                for base, listing in zip(("/machine/peripheral", "/machine/peripheral-anon"),
-                                         first[5:7], strict=True)
-                if isinstance(listing, list)
-                for p in listing
-                if str(p.get("type", "")).startswith("child<")
-            ]
-            second = await qmp.batch([
-                ("qom-get", {"path": c, "property": prop})
-                for c in children for prop in ("netdev", "mac")
-            ]) if children else []
-            return {"target": path, "first": first, "second": second}
-        finally:
-            writer.close()
-
-
-async def raw_all(paths: list[str], timeout: float) -> list[Any]:
-    results = await asyncio.gather(*(raw_one(p, timeout) for p in paths),
-                                   return_exceptions=True)
-    return [r if not isinstance(r, BaseException) else {"error": repr(r)} for r in results]
-
-
-# ----------------------------------------------------------------------------- harness
 def _net_args(i: int) -> list[str]:
     """A mix of topologies: the seed leak, -netdev pairs, hubport hubs."""
     from qnetinspect.vmrunner import free_loopback_port
@@ -109,65 +42,97 @@ def _net_args(i: int) -> list[str]:
                 "-net", f"socket,listen=127.0.0.1:{free_loopback_port()}"]
     if kind == 1:
         return ["-netdev", f"user,id=u{i}", "-device",
-                f"virtio-net-pci,netdev=u{i},id=n{i},mac=52:54:00:be:{i // 256:02x}:{i % 256:02x}"]
+                f"virtio-net-pci,netdev=u{i},id=n{i},mac=52:54:00:be:{i // 256:02x}:{i % 256:02x}",
+                "-netdev", f"user,id=w{i}", "-device",
+                f"e1000,netdev=w{i},id=e{i},mac=52:54:00:bf:{i // 256:02x}:{i % 256:02x}"]
     return ["-netdev", "user,id=uu", "-netdev", "hubport,id=hp0,hubid=1",
             "-device", f"e1000,netdev=hp0,id=e{i}", "-netdev", "hubport,id=hp1,hubid=1,netdev=uu"]
 
 
-def _time(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's install has its .pyc files
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def _install(tmp: Path) -> str:
+    """``pip install .`` into a fresh venv; returns its python."""
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", str(ROOT)], check=True, env=_env(),
+                   cwd=tmp)
+    return python
+
+
+def _time(cmd: list[str], cwd: Path) -> tuple[float, bytes]:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, check=False)
-    return time.perf_counter() - start, proc
+    proc = subprocess.run(cmd, capture_output=True, check=False, env=_env(), cwd=cwd)
+    return time.perf_counter() - start, proc.stdout
+
+
+def _bench(python: str, sockets: list[str], rounds: int, timeout: float,
+           cwd: Path) -> dict[str, list[float]]:
+    cmds = {
+        "check": [python, "-m", "qnetinspect", "check", "--format", "json",
+                  "--timeout", str(timeout), *sockets],
+        "same": [python, str(HERE / "raw_client.py"), "same", *sockets],
+        "four": [python, str(HERE / "raw_client.py"), "four", *sockets],
+    }
+    for cmd in cmds.values():  # warm the page cache and the .pyc files
+        _time(cmd, cwd)
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+    for _ in range(rounds):
+        for name, cmd in cmds.items():
+            dt, out = _time(cmd, cwd)
+            doc = json.loads(out)
+            failed = ([t["target"] for t in doc["targets"] if t["error"]] if name == "check"
+                      else doc["failed"])
+            if failed:
+                raise SystemExit(f"{name} could not read {failed}")
+            times[name].append(dt)
+    return times
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-n", type=int, default=50, help="QEMUs to start (default 50, max 100)")
-    parser.add_argument("--rounds", type=int, default=7, help="timed runs of each (median)")
-    parser.add_argument("--timeout", type=float, default=10.0)
-    parser.add_argument("--raw", nargs="+", metavar="SOCKET", help=argparse.SUPPRESS)
+    parser.add_argument("-n", type=int, nargs="+", default=[60],
+                        help="fleet sizes to measure (default 60; max 200)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed runs of each (default 5)")
+    parser.add_argument("--timeout", type=float, default=20.0)
+    parser.add_argument("--here", action="store_true",
+                        help="use this interpreter (e.g. an editable install) instead of a "
+                             "fresh `pip install .`")
     args = parser.parse_args()
-    if args.raw:  # the baseline process
-        results = asyncio.run(raw_all(args.raw, args.timeout))
-        json.dump(results, sys.stdout)
-        return 0
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(ROOT))
     from qnetinspect.vmrunner import qemu_fleet, start_qemu
 
-    n = max(1, min(args.n, 100))
-    with tempfile.TemporaryDirectory(prefix="qni-bench-") as tmp, qemu_fleet() as fleet:
+    sizes = sorted({max(1, min(n, 200)) for n in args.n})
+    with tempfile.TemporaryDirectory(prefix="qni-bench-") as tmp_name, qemu_fleet() as fleet:
+        tmp = Path(tmp_name)
+        python = sys.executable if args.here else _install(tmp)
         t0 = time.perf_counter()
-        for i in range(n):
-            fleet.append(start_qemu(_net_args(i), Path(tmp), f"b{i}"))
-        print(f"started {n} QEMUs in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        for i in range(sizes[-1]):
+            fleet.append(start_qemu(_net_args(i), tmp, f"b{i}"))
+        print(f"started {sizes[-1]} QEMUs in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         sockets = [str(vm.qmp_path) for vm in fleet]
-        ours = [sys.executable, "-m", "qnetinspect", "check", "--format", "json",
-                "--timeout", str(args.timeout), *sockets]
-        raw = [sys.executable, str(Path(__file__).resolve()), "--raw", *sockets]
-        _time(ours), _time(raw)  # warm the page cache and .pyc files
-        t_ours: list[float] = []
-        t_raw: list[float] = []
-        for _ in range(args.rounds):
-            dt, proc = _time(ours)
-            doc = json.loads(proc.stdout)
-            errors = [t["target"] for t in doc["targets"] if t["error"]]
-            if errors:
-                print(f"qnetinspect could not read {errors}", file=sys.stderr)
-                return 1
-            t_ours.append(dt)
-            dt, proc = _time(raw)
-            if any("error" in r for r in json.loads(proc.stdout)):
-                print("raw client failed", file=sys.stderr)
-                return 1
-            t_raw.append(dt)
-    m_ours, m_raw = statistics.median(t_ours), statistics.median(t_raw)
-    print(f"N={n} rounds={args.rounds}")
-    print(f"qnetinspect check --format json: median {m_ours * 1000:.0f} ms "
-          f"(min {min(t_ours) * 1000:.0f}, max {max(t_ours) * 1000:.0f})")
-    print(f"raw asyncio QMP client:          median {m_raw * 1000:.0f} ms "
-          f"(min {min(t_raw) * 1000:.0f}, max {max(t_raw) * 1000:.0f})")
-    print(f"ratio: {m_ours / m_raw:.2f} (target <= 1.3)")
+        print(f"{'N':>4} {'check min/med ms':>17} {'same-reads':>11} {'four-reads':>11} "
+              f"{'ratio same':>11} {'ratio four':>11}   (ratios: min, median)")
+        for n in sizes:
+            t = _bench(python, sockets[:n], args.rounds, args.timeout, tmp)
+            mins = {k: min(v) for k, v in t.items()}
+            meds = {k: statistics.median(v) for k, v in t.items()}
+
+            def cell(k: str, mins: dict[str, float] = mins,
+                     meds: dict[str, float] = meds) -> str:
+                return f"{mins[k] * 1000:.0f}/{meds[k] * 1000:.0f}"
+
+            print(f"{n:>4} {cell('check'):>17} {cell('same'):>11} {cell('four'):>11} "
+                  f"{mins['check'] / mins['same']:>5.2f} {meds['check'] / meds['same']:>5.2f} "
+                  f"{mins['check'] / mins['four']:>5.2f} {meds['check'] / meds['four']:>5.2f}",
+                  flush=True)
     return 0
 
 

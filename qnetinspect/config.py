@@ -24,7 +24,6 @@ Unknown keys and bad values raise ``ConfigError`` naming the file, the key and w
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +94,8 @@ def load_config(path: str | None = None) -> Config:
         return Config()
     except OSError as exc:
         raise ConfigError(str(file), f"cannot read: {exc.strerror or exc}") from exc
+    import tomllib  # only when a config file exists: most cron runs have none
+
     try:
         doc = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -28,7 +28,7 @@ from typing import Any
 import anyio
 
 from qnetinspect.errors import CommandFailed, TargetError
-from qnetinspect.models import QomNic, Snapshot, TargetFailure, VmInfo
+from qnetinspect.models import QomNic, Snapshot, TargetFailure, VmInfo, may_be_nic
 from qnetinspect.parse import parse_info_network, parse_usernet
 from qnetinspect.parse.consistency import cross_check_live, hubport_hubs
 from qnetinspect.parse.untrusted import valid_text
@@ -84,15 +84,17 @@ async def read_snapshot(
     if not isinstance(network, str):
         raise TargetError(target, "not-qmp", "info network: reply is not text")
 
-    # Which children are NICs is not visible in qom-list (the type is any device): ask every
-    # child for `netdev` and `mac` together; non-NICs answer with an error we drop.
+    # qom-list gives each child's type: ask only those that can be NICs for `netdev` and `mac`
+    # (a disk, a serial port or a USB tablet never has them); a type we do not know is asked.
     children: list[tuple[str, str, str]] = []  # (path, id, type)
     for base, listing in zip(PERIPHERAL_PATHS, lists, strict=True):
         for prop in _ok(listing) or ():
             ptype = str(prop.get("type", ""))
             if ptype.startswith("child<") and ptype.endswith(">"):
-                pname = str(prop.get("name", ""))
-                children.append((f"{base}/{pname}", pname, ptype[len("child<") : -1]))
+                dev_type = ptype[len("child<") : -1]
+                if may_be_nic(dev_type):
+                    pname = str(prop.get("name", ""))
+                    children.append((f"{base}/{pname}", pname, dev_type))
     second: Commands = []
     for path, _, _ in children:
         second.append(("qom-get", {"path": path, "property": "netdev"}))
@@ -102,7 +104,7 @@ async def read_snapshot(
     for i, (path, dev_id, dev_type) in enumerate(children):
         netdev, mac = replies[2 * i], replies[2 * i + 1]
         if isinstance(netdev, CommandFailed) and isinstance(mac, CommandFailed):
-            continue  # not a NIC
+            continue  # not a NIC after all
         nics.append(
             QomNic(
                 path=path,

@@ -24,10 +24,9 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from qnetinspect.models import Finding, Snapshot
+from qnetinspect.models import DEVICE_ALIASES, Finding, Snapshot
 from qnetinspect.parse.argv import (
     DEFAULT_VERSION,
-    DEVICE_ALIASES,
     ArgvError,
     ArgvTopology,
     Option,

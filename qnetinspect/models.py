@@ -20,6 +20,45 @@ from types import MappingProxyType
 NON_EXTERNAL_TYPES = frozenset({"nic", "user", "hubport", "none"})
 NAT_TYPES = frozenset({"user"})
 
+#: -device drivers that are NICs (every driver with a ``netdev`` property counts too); the QOM
+#: pass of inventory asks only these (and types it does not know) for ``netdev``/``mac``
+NIC_DRIVERS = frozenset(
+    {
+        "e1000", "e1000-82544gc", "e1000-82545em", "e1000e", "igb", "i82550", "i82551",
+        "i82557a", "i82557b", "i82557c", "i82558a", "i82558b", "i82559a", "i82559b", "i82559c",
+        "i82559er", "i82562", "i82801", "ne2k_pci", "ne2k_isa", "pcnet", "rtl8139", "tulip",
+        "vmxnet3", "virtio-net-pci", "virtio-net-pci-transitional",
+        "virtio-net-pci-non-transitional", "virtio-net-device", "usb-net", "sungem",
+        "lan9118", "smc91c111", "mipsnet", "spapr-vlan", "virtio-net-ccw",
+    }
+)
+#: -device aliases -> the type QEMU instantiates (and prints as ``model=``)
+DEVICE_ALIASES: Mapping[str, str] = {
+    "e1000-82540em": "e1000",
+    "virtio-net": "virtio-net-pci",
+}
+#: -device types under /machine/peripheral* that are never NICs: the QOM pass skips them.
+#: Anything not here and not in NIC_DRIVERS is asked, so a NIC model we do not know is still seen.
+NON_NIC_DEVICE_PREFIXES = (
+    "virtio-blk", "virtio-scsi", "virtio-serial", "virtio-balloon", "virtio-rng", "virtio-gpu",
+    "virtio-vga", "virtio-keyboard", "virtio-mouse", "virtio-tablet", "virtio-input",
+    "virtio-9p", "vhost-user-fs", "vhost-vsock", "virtconsole", "virtserialport",
+    "scsi-", "ide-", "ich9-", "usb-tablet", "usb-kbd", "usb-mouse", "usb-storage", "usb-host",
+    "usb-ehci", "nec-usb-xhci", "qemu-xhci", "piix3-usb", "usb-redir", "isa-serial",
+    "isa-debugcon", "pvpanic", "VGA", "qxl", "cirrus", "bochs-display", "ramfb",
+    "pcie-root-port", "pci-bridge", "pcie-pci-bridge", "ioh3420", "x3130", "i6300esb",
+    "ib700", "intel-hda", "hda-", "AC97", "tpm-", "vfio-pci", "nvme", "megasas", "lsi53c",
+    "pc-dimm", "nvdimm", "vmcoreinfo", "sga", "isa-applesmc", "ivshmem",
+)
+
+
+def may_be_nic(device_type: str) -> bool:
+    """Whether a QOM device of this type can be a NIC (False only for known non-NIC types)."""
+    if device_type in NIC_DRIVERS or device_type in DEVICE_ALIASES:
+        return True
+    return not device_type.startswith(NON_NIC_DEVICE_PREFIXES)
+
+
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 

@@ -82,6 +82,50 @@ async def test_read_snapshot_of_real_leaking_vm(start_vm: StartVm) -> None:
     assert snap.info_network_raw is not None and snap.info_network_raw.startswith("hub 0")
 
 
+class LoggingSession(CountingSession):
+    """Records every qom-get path it sends."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.qom_gets: list[str] = []
+
+    async def _execute_raw(self, command: str,
+                           arguments: Mapping[str, object] | None) -> object:
+        if command == "qom-get" and arguments:
+            self.qom_gets.append(str(arguments["path"]))
+        return await super()._execute_raw(command, arguments)
+
+
+@pytest.mark.qemu
+async def test_qom_pass_asks_only_devices_that_can_be_nics(start_vm: StartVm) -> None:
+    """Disks, balloons and serial buses are not asked for netdev/mac; NICs (and every type the
+    tool does not know) are, so each NIC's QOM netdev is still read."""
+    vm = start_vm([
+        "-netdev", "user,id=u1", "-netdev", "user,id=u2",
+        "-device", "e1000,netdev=u1,id=nic1,mac=52:54:00:aa:00:01",
+        "-device", "virtio-net-pci,netdev=u2,id=nic2,mac=52:54:00:aa:00:02",
+        "-device", "virtio-balloon-pci,id=balloon0",
+        "-device", "virtio-serial-pci,id=ser0",
+        "-device", "pci-testdev,id=other0",
+    ])
+    async with LoggingSession(str(vm.qmp_path), timeout=5) as qmp:
+        snap = await read_snapshot(qmp, "t")
+        assert qmp.batches == 2
+    asked = {p.rsplit("/", 1)[-1] for p in qmp.qom_gets}
+    assert asked == {"nic1", "nic2", "other0"}  # pci-testdev: a type not known either way
+    assert [(n.id, n.netdev, n.mac) for n in snap.qom_nics] == [
+        ("nic1", "u1", "52:54:00:aa:00:01"), ("nic2", "u2", "52:54:00:aa:00:02"),
+    ]
+
+
+def test_may_be_nic() -> None:
+    from qnetinspect.models import may_be_nic
+
+    assert may_be_nic("e1000") and may_be_nic("usb-net") and may_be_nic("virtio-net")
+    assert may_be_nic("some-future-nic")  # unknown: asked, never assumed away
+    assert not may_be_nic("virtio-blk-pci") and not may_be_nic("usb-tablet")
+
+
 @pytest.mark.qemu
 async def test_failed_optional_commands_degrade(start_vm: StartVm) -> None:
     """QOM, rx-filter, usernet and query-name refused (old QEMU): the topology is still read."""

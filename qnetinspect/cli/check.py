@@ -209,12 +209,12 @@ def run(args: argparse.Namespace) -> int:
         registry = build_registry(snapshots, findings, state=v.state, duration=duration)
         text = render_prometheus(registry)
     elif args.format == "json":
-        import json
+        from qnetinspect.report.json import render
 
         doc = document(snapshots, findings, status=v.name.lower(), summary={
             "vms": v.vms, "unreachable": len(v.unreachable), **v.counts,
             "duration": round(duration, 3)})
-        text = json.dumps(doc, indent=2) + "\n"
+        text = render(doc, pretty=not args.output and sys.stdout.isatty())
     else:
         from qnetinspect.report.nagios import render_nagios
 

@@ -56,7 +56,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from qnetinspect.models import Filter, Hub, HubPort, NetClient, Topology, UsernetForward
+from qnetinspect.models import (
+    DEVICE_ALIASES,
+    NIC_DRIVERS,
+    Filter,
+    Hub,
+    HubPort,
+    NetClient,
+    Topology,
+    UsernetForward,
+)
 
 Version = tuple[int, int]
 #: the QEMU whose behaviour is predicted when the caller does not say
@@ -95,22 +104,6 @@ _TYPES_SINCE: Mapping[str, Version] = {
 #: QAPI-parsed -netdev types, created before the QemuOpts-parsed ones (7.2+)
 _MODERN_TYPES = frozenset({"stream", "dgram"})
 
-#: -device drivers that are NICs (every driver with a ``netdev`` property counts too)
-NIC_DRIVERS = frozenset(
-    {
-        "e1000", "e1000-82544gc", "e1000-82545em", "e1000e", "igb", "i82550", "i82551",
-        "i82557a", "i82557b", "i82557c", "i82558a", "i82558b", "i82559a", "i82559b", "i82559c",
-        "i82559er", "i82562", "i82801", "ne2k_pci", "ne2k_isa", "pcnet", "rtl8139", "tulip",
-        "vmxnet3", "virtio-net-pci", "virtio-net-pci-transitional",
-        "virtio-net-pci-non-transitional", "virtio-net-device", "usb-net", "sungem",
-        "lan9118", "smc91c111", "mipsnet", "spapr-vlan", "virtio-net-ccw",
-    }
-)
-#: -device aliases -> the type QEMU instantiates (and prints as ``model=``)
-DEVICE_ALIASES: Mapping[str, str] = {
-    "e1000-82540em": "e1000",
-    "virtio-net": "virtio-net-pci",
-}
 #: NIC models the legacy ``-net nic``/``-nic`` accept on x86 (PCI NICs, plus ne2k_isa on pc)
 LEGACY_NIC_MODELS = frozenset(
     NIC_DRIVERS - {"virtio-net-device", "usb-net", "sungem", "lan9118", "smc91c111", "mipsnet",
