@@ -136,7 +136,9 @@ async def read_snapshot(
         ),
         # the listing is checked against the command line and QOM: a crafted path must not
         # move a port to another hub unnoticed (parse/consistency.py)
-        topology=cross_check_live(topology, hubport_hubs(argv), nics),
+        topology=cross_check_live(
+            topology, hubport_hubs(argv) if topology.hubs else {}, nics  # argv: hubs only
+        ),
         usernet=parse_usernet(usernet) if isinstance(usernet, str) else (),
         qom_nics=tuple(nics),
         rx_filters=tuple(r for r in _ok(rx) or () if isinstance(r, Mapping)),
