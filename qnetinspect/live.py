@@ -535,7 +535,7 @@ class Watcher(_Base):
                 error = TargetFailure(exc.kind, exc.message)
             except* Exception as group:  # a bug in a reader must not stop the other VMs
                 log.error("reading %s failed", target, exc_info=group.exceptions[0])
-                error = TargetFailure("command-failed", repr(group.exceptions[0]))
+                error = TargetFailure("internal", repr(group.exceptions[0]))
             if self._records[target].state is VmState.CONNECTED:
                 delay = self._backoff[0]  # it worked until now: retry soon
             self._publish_failure(target, VmState.UNREACHABLE, error, delay)

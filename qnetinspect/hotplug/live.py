@@ -363,6 +363,9 @@ async def _recover(
     if unsure is not None:
         head += f" during {unsure_text}"
     created = [n for c in (*sent, *([unsure] if unsure else [])) if (n := _created(c))]
+    # one session per monitor: the broken one is closed first (QEMU serves one client, and a
+    # half-dead connection would keep the new one from ever being greeted)
+    await session.close()
     fresh = QmpSession(session.address, timeout=session.timeout, target=session.target)
     try:
         async with fresh:
