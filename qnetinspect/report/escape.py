@@ -115,6 +115,10 @@ def _map(m: Mapping[str, str]) -> Mapping[str, str]:
 
 
 def _client(c: NetClient) -> NetClient:
+    if c.peer is None and not c.filters and _safe(c.name, c.type, c.info_raw) and all(
+        _SAFE_ASCII.match(k) and _SAFE_ASCII.match(v) for k, v in c.info.items()
+    ):
+        return c
     return replace(
         c,
         name=terminal(c.name),
@@ -159,10 +163,22 @@ def _opt(text: str | None) -> str | None:
     return terminal(text) if text is not None else None
 
 
-def sanitize_snapshots(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
-    """Every snapshot with its VM strings, error text and topology made safe for text output."""
+def _safe(*texts: str | None) -> bool:
+    return all(t is None or _SAFE_ASCII.match(t) for t in texts)
+
+
+def sanitize_snapshots(
+    snapshots: Sequence[Snapshot], *, topology: bool = True
+) -> list[Snapshot]:
+    """Every snapshot with its VM strings, error text and (unless ``topology`` is False, for
+    outputs that draw no topology) its topology made safe for text output."""
     out = []
     for s in snapshots:
+        vm, err = s.vm, s.error
+        if not topology and _safe(s.target, vm.name, vm.qemu_version, vm.status,
+                                  err.message if err else None):
+            out.append(s)  # nearly always: nothing to copy
+            continue
         out.append(
             replace(
                 s,
@@ -173,7 +189,11 @@ def sanitize_snapshots(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
                     status=_opt(s.vm.status),
                     pid=s.vm.pid,
                 ),
-                topology=sanitize_topology(s.topology) if s.topology is not None else None,
+                topology=(
+                    sanitize_topology(s.topology)
+                    if topology and s.topology is not None
+                    else s.topology
+                ),
                 error=(
                     TargetFailure(s.error.kind, terminal(s.error.message))
                     if s.error is not None
@@ -187,7 +207,7 @@ def sanitize_snapshots(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
 def sanitize_findings(findings: Sequence[Finding]) -> list[Finding]:
     """Findings whose message, fix, target and client names are safe for text output."""
     return [
-        replace(
+        f if _safe(f.message, f.target, f.fix, *f.clients) else replace(
             f,
             message=terminal(f.message),
             target=terminal(f.target),

@@ -86,7 +86,7 @@ def render_nagios(
     Every VM or peer string is escaped (``report.escape.nagios``): one status line, and no
     ``|`` but the one before perfdata.
     """
-    snapshots = sanitize_snapshots(snapshots)
+    snapshots = sanitize_snapshots(snapshots, topology=False)
     findings = sanitize_findings(findings)
     v = replace(v, unreachable=tuple(s for s in snapshots if s.error is not None))
     labels = {s.target: s.label for s in snapshots}
