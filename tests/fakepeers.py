@@ -12,7 +12,8 @@ and plays one script per connection:
 - ``long``: answers ``info network`` with a leak and 15,000 more lines (under the limit);
 - ``badjson``: answers the first command with a line that is not JSON;
 - ``hostile``: a leak whose VM name and texts hold a lone surrogate, an OSC sequence, markup
-  and perfdata; every other command fails with such an error text.
+  and perfdata; every other command fails with such an error text;
+- ``markup``: rejects every command with an error text made of Textual markup and an escape.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 from typing import Literal
 
 Script = Literal["garbage", "silent", "cut", "fail", "mute", "flood", "long", "badjson",
-                 "hostile"]
+                 "hostile", "markup"]
+MARKUP_ERROR = "[/oops] [b]bold \x1b]0;pwned\x07 \udcff"
 HOSTILE_NAME = "vm\udcff [/oops] \x1b]0;pwned\x07 | 'critical'=0;;;0"
 LEAK = ("hub 0\r\n \\ hub0port1: #net1: index=0,type=user,net=10.0.2.0,restrict=off\r\n"
         " \\ hub0port0: #net0: index=0,type=tap,ifname=tap0,script=no,downscript=no\r\n")
@@ -114,10 +116,9 @@ class FakePeer:
                 conn.close()
                 return
             else:
-                error = {
-                    "class": "CommandNotFound",
-                    "desc": f"The command {msg.get('execute')} has not been found",
-                }
+                desc = (MARKUP_ERROR if self.script == "markup"
+                        else f"The command {msg.get('execute')} has not been found")
+                error = {"class": "CommandNotFound", "desc": desc}
                 conn.sendall(json.dumps({"error": error, **reply_id}).encode() + b"\r\n")
 
     def _special(self, conn: socket.socket, msg: dict[str, object],

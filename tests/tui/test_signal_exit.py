@@ -84,3 +84,32 @@ def test_tui_never_sends_a_vm_names_escape_sequence(start_vm: Any) -> None:
         assert b"\x1b]0;pwned" not in tui.output
         assert b"web\\x1b]0;pwned\\x07" in tui.output
         assert tui.signal_and_wait(signal.SIGTERM, timeout=20) == 128 + signal.SIGTERM
+
+
+async def test_peer_error_text_with_markup_is_drawn_as_text(tmp_path: Path) -> None:
+    """A live peer rejecting `info network` with `[/oops]`, `[b]` and an OSC sequence: the TUI
+    shows the VM unreachable with that text, escaped, and does not crash (MarkupError)."""
+    from fakepeers import fake_peer
+
+    from qnetinspect.live import Watcher
+    from qnetinspect.tui.app import QNetInspectApp
+    from qnetinspect.tui.widgets.panes import DetailPane
+    from qnetinspect.tui.widgets.vm_tree import VmTree
+
+    from .conftest import wait_until
+
+    sock = tmp_path / "markup.sock"
+    with fake_peer(sock, "markup"):
+        app = QNetInspectApp(Watcher([str(sock)], interval=0.3, backoff=(0.1, 0.4)))
+        async with app.run_test(size=(160, 40)) as pilot:
+            tree = app.query_one("#tree", VmTree)
+            await wait_until(pilot, lambda: any(
+                "DOWN" in str(n.label) for n in tree.root.children))
+            await pilot.press("down")
+            await pilot.pause()
+            shown = app.query_one("#detail", DetailPane).shown_text
+            tree.show(list(app.model.vms.values()), {})  # redrawn: the error becomes a leaf
+            await pilot.pause()
+            leaves = [str(c.label) for n in tree.root.children for c in n.children]
+    assert "[/oops] [b]bold \\x1b]0;pwned\\x07" in shown, shown
+    assert any("[/oops] [b]bold \\x1b]0;pwned\\x07" in leaf for leaf in leaves), leaves
