@@ -34,6 +34,12 @@ BASES = [
     " \\ h0s: st0: index=0,type=stream,unix:/tmp/x{x}\n"
     " \\ h0b: u0: index=0,type=user,net=10.0.2.0,restrict=off\n"
     " \\ h0n: nic0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n",
+    "hub 0\n"
+    " \\ p2: u0: index=0,type=user,net=10.0.2.0,restrict=off\n"
+    "filters:\n"
+    "  - fd0: type=filter-dump,file=/tmp/dump{x}\n"
+    " \\ p1: t0: index=0,type=tap,ifname=tap0,script=no,downscript=no\n"
+    " \\ p0: e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\n",
     "st9: index=0,type=stream,unix:/tmp/y{x}\n"
     "hub 0\n"  # not what QEMU prints (hubs come first): a contradiction already
     " \\ p0: u0: index=0,type=user,net=10.0.2.0,restrict=off\n"

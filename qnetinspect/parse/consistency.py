@@ -9,8 +9,9 @@ hub and hide the leak. Two kinds of evidence are collected here:
   named ``hubNportM`` on a hub other than N, a hub header twice, a hub header after a client
   line outside the hubs (QEMU prints every hub first), and (live, ``cross_check_live``) a
   hubport the command line puts on another hub, or a NIC that QOM pairs with another netdev;
-- **ambiguity**: a line that starts a new section (any unindented line) right after the line of
-  an external backend, whose info string may have held the newline.
+- **ambiguity**: a line that starts a new section (a hub header; another unindented line when
+  the listing already looks odd) within a few lines after the line of an external backend or
+  of a filter, whose info string (a path) may have held the newline.
 
 For both, ``Topology.alternatives`` holds the other readings: hubs listed twice merged, ports
 moved to the hub their name or the command line says, and the lines after an external backend
@@ -144,7 +145,9 @@ def _absorbed_readings(
 ) -> list[Topology]:
     out: list[Topology] = []
     odd = _looks_odd(t)
-    for no in _external_lines(t):
+    # a filter's properties hold paths too (filter-dump's file=): its line counts like a backend's
+    filters = [i + 1 for i, line in enumerate(lines) if line.startswith("  - ")]
+    for no in sorted({*_external_lines(t), *filters}):
         i = no - 1  # 0-based index of the backend's line
         if i >= len(lines):
             continue

@@ -59,8 +59,8 @@ class InconsistentListing(Rule):
             return  # only ambiguous, and no reading shows anything more
         severity = Severity.CRITICAL if hidden else Severity.WARNING
         what = "; ".join(topology.contradictions) if proven else (
-            "an external backend's info string may hold a newline, which makes the lines after "
-            "it look like a new section"
+            "an external backend's or a filter's info string may hold a newline, which makes "
+            "the lines after it look like a new section"
         )
         tail = ""
         if hidden:
