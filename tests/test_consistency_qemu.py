@@ -50,6 +50,15 @@ def test_newline_in_a_unix_path_keeps_the_leak_critical(
     with peer:
         _listing(vm)
         code, out, err = run_cli(capsys, "check", str(vm.qmp_path))
+        _, doc, _ = run_cli(capsys, "check", "--format", "json", str(vm.qmp_path))
+    import json
+
+    contradictions = json.loads(doc)["targets"][0]["topology"]["contradictions"]
+    assert contradictions and all(isinstance(c, str) for c in contradictions)
+    jsonschema = pytest.importorskip("jsonschema")
+    root = Path(__file__).resolve().parent.parent / "docs" / "schema"
+    schema = json.loads((root / "check.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(json.loads(doc))
     assert code == 2, out + err
     status = out.splitlines()[0]
     assert status.startswith("QNETINSPECT CRITICAL - 1 VM: 2 critical (")

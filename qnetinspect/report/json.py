@@ -58,6 +58,8 @@ def topology_to_dict(t: Topology) -> dict[str, Any]:
         "clients": [client_to_dict(c) for c in t.clients],
         "unparsed": [{"line": u.line, "text": u.text} for u in t.unparsed],
         "dialect": t.dialect,
+        # only when the listing contradicts itself (parse/consistency.py): no key otherwise
+        **({"contradictions": list(t.contradictions)} if t.contradictions else {}),
     }
 
 
