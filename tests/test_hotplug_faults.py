@@ -165,3 +165,25 @@ def test_bad_timeouts_are_usage_errors_and_send_nothing(
     assert exc.value.code == 2 and option in err and "seconds > 0" in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert anyio.run(_names, vm) == before and not audit_log.exists()
+
+
+async def test_connection_killed_after_device_del_is_finished_by_a_new_session(
+    start_vm: StartQemu, monkeypatch: pytest.MonkeyPatch, audit_log: Path
+) -> None:
+    """remove: the connection dies right after device_del of a usb-net (released at once); a new
+    session sees the NIC gone and finishes the plan with netdev_del: nothing is left."""
+    from qnetinspect.hotplug import plan_remove
+
+    vm = start_vm(["-device", "qemu-xhci", "-netdev", "user,id=ub",
+                   "-device", "usb-net,netdev=ub,id=usbn"])
+    async with QmpSession(str(vm.qmp_path)) as s:
+        snap = await read_snapshot(s, "vm")
+        plan = plan_remove(snap, "usbn", context=await read_context(s, snap))
+    _after(monkeypatch, "device_del", _kill_connection, drop=True)
+    async with QmpSession(str(vm.qmp_path), timeout=2) as s:
+        result = await apply_plan(s, plan)
+    assert not result.pending
+    assert not {"ub", "usbn"} & await _names(vm)
+    last = _entries(audit_log)[-1]
+    assert last["result"] == "ok" and "a new session finished it" in last["error"]
+    assert last["rollback"] == [{"execute": "netdev_del", "arguments": {"id": "ub"}}]
