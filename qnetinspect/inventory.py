@@ -18,6 +18,7 @@ What each broken target gives (``Snapshot.error.kind``), as seen on QEMU 7.2:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -28,7 +29,7 @@ from typing import Any
 import anyio
 
 from qnetinspect.errors import CommandFailed, TargetError
-from qnetinspect.models import QomNic, Snapshot, TargetFailure, VmInfo, may_be_nic
+from qnetinspect.models import QomNic, Snapshot, TargetFailure, Topology, VmInfo, may_be_nic
 from qnetinspect.parse import parse_info_network, parse_usernet
 from qnetinspect.parse.consistency import cross_check_live, hubport_hubs
 from qnetinspect.parse.untrusted import valid_text
@@ -119,11 +120,7 @@ async def read_snapshot(
     if len(network) < _PARSE_INLINE:
         topology = parse_info_network(network)
     else:
-        # a long listing (up to the reply limit) is parsed in a thread, so that the target's
-        # deadline still holds: --timeout bounds the parse too (the thread is abandoned)
-        topology = await anyio.to_thread.run_sync(
-            parse_info_network, network, abandon_on_cancel=True
-        )
+        topology = await _parse_bounded(network)
     return Snapshot(
         target=target,
         argv=argv,
@@ -145,6 +142,36 @@ async def read_snapshot(
         info_network_raw=network,
         live=True,
     )
+
+
+async def _parse_bounded(text: str) -> Topology:
+    """A long listing (up to the reply limit) parsed in a daemon thread: the target's deadline
+    still holds (--timeout bounds the parse too), and a parse abandoned at the deadline never
+    keeps the process from exiting (anyio's worker threads would be waited for)."""
+    import asyncio
+    import threading
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Topology] = loop.create_future()
+
+    def deliver(result: Topology | None, error: BaseException | None) -> None:
+        if future.done():
+            return  # abandoned: the target already timed out
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            result, error = parse_info_network(text), None
+        except Exception as exc:  # handed to the waiting task
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(deliver, result, error)
+
+    threading.Thread(target=work, name="qnetinspect-parse", daemon=True).start()
+    return await future
 
 
 def _local_argv(pid: int | None) -> tuple[tuple[str, ...], dict[str, str]]:

@@ -36,7 +36,7 @@ def test_oversized_reply_and_bad_json_have_their_own_messages(
     with fake_peer(flood, "flood"), fake_peer(bad, "badjson"):
         errors = _check_json(capsys, str(flood), str(bad))
     assert errors[str(flood)]["kind"] == "too-large"
-    assert "larger than 1048576 bytes" in errors[str(flood)]["message"]
+    assert "larger than 524288 bytes" in errors[str(flood)]["message"]
     assert errors[str(bad)]["kind"] == "not-qmp"
     assert "not valid" in errors[str(bad)]["message"] and "JSON" in errors[str(bad)]["message"]
 

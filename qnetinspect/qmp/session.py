@@ -35,7 +35,7 @@ logging.getLogger("qemu.qmp").propagate = False
 DEFAULT_TIMEOUT = 5.0
 #: the largest QMP message accepted (qemu.qmp's default is 10 MiB); ``info network`` of a VM
 #: with a thousand NICs is ~100 KiB, and a peer flooding more would cost seconds of parsing
-MAX_REPLY = 1024 * 1024
+MAX_REPLY = 512 * 1024
 
 
 def seconds(value: float) -> str:
