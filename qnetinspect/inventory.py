@@ -40,6 +40,9 @@ PERIPHERAL_PATHS = ("/machine/peripheral", "/machine/peripheral-anon")
 #: extra time past ``timeout`` before the safety net cancels a target (the session's own
 #: timeouts fire first and say what hung)
 _GRACE = 0.5
+#: ``info network`` of a VM with a thousand NICs is ~100 KiB; a longer listing would cost
+#: seconds of parsing and rules (its own error kind, ``too-large``)
+MAX_LISTING = 512 * 1024
 #: listings longer than this are parsed in a worker thread (under the target's deadline)
 _PARSE_INLINE = 64 * 1024
 
@@ -84,6 +87,9 @@ async def read_snapshot(
         raise network
     if not isinstance(network, str):
         raise TargetError(target, "not-qmp", "info network: reply is not text")
+    if len(network) > MAX_LISTING:
+        raise TargetError(target, "too-large",
+                          f"info network: the listing is larger than {MAX_LISTING} bytes")
 
     # qom-list gives each child's type: ask only those that can be NICs for `netdev` and `mac`
     # (a disk, a serial port or a USB tablet never has them); a type we do not know is asked.

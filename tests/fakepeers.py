@@ -10,6 +10,7 @@ and plays one script per connection:
 - ``mute``: greets, negotiates, then never answers (a QEMU that hung after the greeting);
 - ``flood``: answers ``info network`` with 10^5 lines (over the reply limit), the rest fails;
 - ``long``: answers ``info network`` with a leak and 15,000 more lines (under the limit);
+- ``big``: answers ``info network`` with 12,000 lines (over the listing limit, not the reply's);
 - ``badjson``: answers the first command with a line that is not JSON;
 - ``hostile``: a leak whose VM name and texts hold a lone surrogate, an OSC sequence, markup
   and perfdata; every other command fails with such an error text;
@@ -26,8 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-Script = Literal["garbage", "silent", "cut", "fail", "mute", "flood", "long", "badjson",
-                 "hostile", "markup"]
+Script = Literal["garbage", "silent", "cut", "fail", "mute", "flood", "long", "big",
+                 "badjson", "hostile", "markup"]
 MARKUP_ERROR = "[/oops] [b]bold \x1b]0;pwned\x07 \udcff"
 HOSTILE_NAME = "vm\udcff [/oops] \x1b]0;pwned\x07 | 'critical'=0;;;0"
 LEAK = ("hub 0\r\n \\ hub0port1: #net1: index=0,type=user,net=10.0.2.0,restrict=off\r\n"
@@ -124,14 +125,15 @@ class FakePeer:
     def _special(self, conn: socket.socket, msg: dict[str, object],
                  reply_id: dict[str, object]) -> bool:
         """Answer the commands these scripts change; False for the default (an error)."""
-        if self.script not in ("flood", "long", "hostile"):
+        if self.script not in ("flood", "long", "big", "hostile"):
             return False
         args = msg.get("arguments")
         line = args.get("command-line") if isinstance(args, dict) else None
         if line == "info network":
-            if self.script == "flood":
+            if self.script in ("flood", "big"):
+                lines = 100_000 if self.script == "flood" else 12_000
                 text = LEAK + "".join(f" \\ p{i}: x{i}: index=0,type=tap,ifname=t{i}\r\n"
-                                      for i in range(100_000))
+                                      for i in range(lines))
             elif self.script == "long":
                 text = LEAK + "".join(f"junk line {i}\r\n" for i in range(15_000))
             else:

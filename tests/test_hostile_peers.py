@@ -30,13 +30,15 @@ def _check_json(capsys: pytest.CaptureFixture[str], *targets: str) -> dict[str, 
 def test_oversized_reply_and_bad_json_have_their_own_messages(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A reply over the size limit is `too-large`, invalid JSON mid-session is `not-qmp`
-    saying so, and neither says "disconnected"."""
-    flood, bad = tmp_path / "flood.sock", tmp_path / "bad.sock"
-    with fake_peer(flood, "flood"), fake_peer(bad, "badjson"):
-        errors = _check_json(capsys, str(flood), str(bad))
+    """A reply over the size limit, or a listing over its own, is `too-large`; invalid JSON
+    mid-session is `not-qmp` saying so; none says "disconnected"."""
+    flood, bad, big = tmp_path / "flood.sock", tmp_path / "bad.sock", tmp_path / "big.sock"
+    with fake_peer(flood, "flood"), fake_peer(bad, "badjson"), fake_peer(big, "big"):
+        errors = _check_json(capsys, str(flood), str(bad), str(big))
+    assert errors[str(big)] == {"kind": "too-large", "message": "info network: the listing is "
+                                "larger than 524288 bytes"}
     assert errors[str(flood)]["kind"] == "too-large"
-    assert "larger than 524288 bytes" in errors[str(flood)]["message"]
+    assert errors[str(flood)]["message"].endswith(": a reply is larger than 4194304 bytes")
     assert errors[str(bad)]["kind"] == "not-qmp"
     assert "not valid" in errors[str(bad)]["message"] and "JSON" in errors[str(bad)]["message"]
 

@@ -33,9 +33,9 @@ logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
 logging.getLogger("qemu.qmp").propagate = False
 
 DEFAULT_TIMEOUT = 5.0
-#: the largest QMP message accepted (qemu.qmp's default is 10 MiB); ``info network`` of a VM
-#: with a thousand NICs is ~100 KiB, and a peer flooding more would cost seconds of parsing
-MAX_REPLY = 512 * 1024
+#: the largest QMP message accepted (qemu.qmp's default is 10 MiB): QEMU 7.2's QAPI schema
+#: (hot-plug reads it) is ~200 KiB; a peer flooding more costs memory, never the run
+MAX_REPLY = 4 * 1024 * 1024
 
 
 def seconds(value: float) -> str:
