@@ -31,6 +31,7 @@ import anyio
 from qnetinspect.errors import CommandFailed, TargetError
 from qnetinspect.models import QomNic, Snapshot, TargetFailure, Topology, VmInfo, may_be_nic
 from qnetinspect.parse import parse_info_network, parse_usernet
+from qnetinspect.parse.cmdline import read_proc_cmdline
 from qnetinspect.parse.consistency import cross_check_live, hubport_hubs
 from qnetinspect.parse.untrusted import valid_text
 from qnetinspect.qmp.session import QmpSession, kind_of_oserror, seconds
@@ -189,10 +190,11 @@ def _local_argv(pid: int | None) -> tuple[tuple[str, ...], dict[str, str]]:
         data = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return (), {}
-    # imported here: the argv parser is only needed when a local command line exists
-    from qnetinspect.parse.argv import listen_addresses, read_proc_cmdline
-
     argv = tuple(read_proc_cmdline(data))
+    if b"listen=" not in data and b"server" not in data:
+        return argv, {}  # no listening socket/stream backend: the argv parser is not needed
+    from qnetinspect.parse.argv import listen_addresses
+
     return argv, listen_addresses(argv)
 
 
@@ -339,7 +341,7 @@ async def gather(
     targets: Sequence[Target],
     *,
     timeout: float = 5.0,
-    concurrency: int = 32,
+    concurrency: int = 128,
     stdin_text: str | None = None,
 ) -> list[Snapshot]:
     """Inspect every target concurrently; results in target order, one per target.

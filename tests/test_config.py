@@ -39,7 +39,7 @@ def test_missing_default_file_gives_defaults(
     assert default_config_path() == tmp_path / "qnetinspect" / "config.toml"
     config = load_config(None)
     assert config == Config()
-    assert config.timeout == 5.0 and config.concurrency == 32 and config.targets == ()
+    assert config.timeout == 5.0 and config.concurrency == 128 and config.targets == ()
 
 
 def test_default_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

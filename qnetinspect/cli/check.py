@@ -49,7 +49,7 @@ def add_inspection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=_positive_float, metavar="S",
                    help="seconds allowed per VM (default 5, or the config's timeout)")
     p.add_argument("--concurrency", type=_positive_int, metavar="N",
-                   help="VMs inspected at once (default 32, or the config's concurrency)")
+                   help="VMs inspected at once (default 128, or the config's concurrency)")
     p.add_argument("--config", metavar="FILE",
                    help="TOML config (default: $XDG_CONFIG_HOME/qnetinspect/config.toml "
                         "if present)")
@@ -153,6 +153,7 @@ def run_gather(targets: Any, *, timeout: float, concurrency: int,
                stdin_text: str | None) -> list[Snapshot]:
     """``inventory.gather`` on a fresh event loop, with asyncio's stray noise kept off stderr."""
     import asyncio
+    import gc
     import logging
 
     from qnetinspect.inventory import gather
@@ -160,6 +161,10 @@ def run_gather(targets: Any, *, timeout: float, concurrency: int,
     # A peer that drops the connection makes asyncio log "socket.send() raised exception" and
     # qemu.qmp leave a finished future unread; the target's error kind already says it.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+
+    # Everything imported so far lives as long as the process: leave it out of the garbage
+    # collector's passes (3% fewer instructions for 60 VMs, docs/performance.md).
+    gc.freeze()
 
     async def main() -> list[Snapshot]:
         asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: None)

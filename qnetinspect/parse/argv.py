@@ -66,6 +66,7 @@ from qnetinspect.models import (
     Topology,
     UsernetForward,
 )
+from qnetinspect.parse.cmdline import read_proc_cmdline as read_proc_cmdline
 
 Version = tuple[int, int]
 #: the QEMU whose behaviour is predicted when the caller does not say
@@ -1060,15 +1061,6 @@ def usernet_forwards(result: ArgvTopology) -> tuple[UsernetForward, ...]:
                 )
             )
     return tuple(out)
-
-
-def read_proc_cmdline(data: bytes) -> list[str]:
-    """``/proc/PID/cmdline`` bytes (NUL-separated, NUL-terminated) -> argv."""
-    text = data.decode("utf-8", errors="surrogateescape")
-    parts = text.split("\0")
-    if parts and parts[-1] == "":
-        parts.pop()
-    return parts
 
 
 def listen_addresses(argv: Sequence[str]) -> dict[str, str]:
