@@ -123,9 +123,9 @@ async def present_and_apply(
     """Print the plan; stop for --dry-run; refuse criticals; confirm; apply; report."""
     from qnetinspect.hotplug import live
     from qnetinspect.hotplug.plan import format_plan, refuse_critical
-    from qnetinspect.report.escape import terminal  # the plan names the VM's clients
+    from qnetinspect.report.escape import terminal_lines  # the plan names the VM's clients
 
-    print("\n".join(terminal(line) for line in format_plan(plan).split("\n")), flush=True)
+    print(terminal_lines(format_plan(plan)), flush=True)
     if getattr(args, "dry_run", False):
         print("dry run: nothing was sent")
         return exit_codes.OK

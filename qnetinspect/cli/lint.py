@@ -193,6 +193,6 @@ def render_text(result: ArgvTopology, findings: Sequence[Finding], target: str) 
         out += ["", "Notes:"] + [f"  {n}" for n in result.notes]
     out += ["", *render_findings_section(findings)]
     # --pid reads a VM's own command line: its names must not reach the terminal as controls
-    from qnetinspect.report.escape import terminal
+    from qnetinspect.report.escape import terminal_lines
 
-    return "\n".join(terminal(line) for line in "\n".join(out).split("\n")) + "\n"
+    return terminal_lines("\n".join(out)) + "\n"

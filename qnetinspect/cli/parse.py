@@ -73,7 +73,7 @@ def split_capture(text: str) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     from qnetinspect.models import Snapshot
     from qnetinspect.parse import parse_info_network, parse_usernet
-    from qnetinspect.report.escape import terminal
+    from qnetinspect.report.escape import terminal, terminal_lines
     from qnetinspect.rules import evaluate
 
     name: str = args.file
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         # the text holds a VM's strings: no control character of theirs reaches the terminal
         text_out = render_text(name, topology, findings)
-        sys.stdout.write("\n".join(terminal(line) for line in text_out.split("\n")))
+        sys.stdout.write(terminal_lines(text_out))
     return exit_codes.OK
 
 

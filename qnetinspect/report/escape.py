@@ -48,6 +48,7 @@ __all__ = [
     "sanitize_snapshots",
     "sanitize_topology",
     "terminal",
+    "terminal_lines",
 ]
 
 # printable ASCII needs no look-up (nearly every real string)
@@ -80,6 +81,12 @@ def terminal(text: str) -> str:
         else ch
         for ch in text
     )
+
+
+def terminal_lines(text: str) -> str:
+    """A multi-line report through ``terminal`` line by line: its own newlines are kept, and
+    nothing else (a name's newline was already split, its other controls are escaped)."""
+    return "\n".join(terminal(line) for line in text.split("\n"))
 
 
 def nagios(text: str) -> str:

@@ -41,7 +41,7 @@ from qnetinspect.hotplug.plan import (
 )
 from qnetinspect.hotplug.schema import parse_option
 from qnetinspect.models import Severity, Snapshot
-from qnetinspect.report.escape import markup
+from qnetinspect.report.escape import markup, sanitize_topology, terminal, terminal_lines
 from qnetinspect.tui import render
 
 CSS = """
@@ -104,7 +104,7 @@ class ConfirmChangeScreen(ModalScreen[bool]):
         with Vertical(classes="hp-dialog"):
             yield Label(f"Apply to {markup(self.plan.target)}? These commands will be sent:")
             with VerticalScroll(classes="hp-preview"):
-                yield Static(Text(format_plan(self.plan)), id="confirm-plan")
+                yield Static(Text(terminal_lines(format_plan(self.plan))), id="confirm-plan")
             with Horizontal(classes="hp-buttons"):
                 if self.plan.critical:
                     yield Button("Apply anyway (force)", variant="error", id="apply")
@@ -135,7 +135,7 @@ class HotplugScreen(ModalScreen[bool]):
         self.plan: Plan | None = None
 
     def show_error(self, message: str) -> None:
-        self.query_one("#error", Static).update(Text(message))
+        self.query_one("#error", Static).update(Text(terminal(message)))  # QEMU's text
 
     def action_cancel(self) -> None:
         self.dismiss(False)
@@ -281,7 +281,8 @@ class AddNetdevScreen(HotplugScreen):
             return
         self.plan = plan
         self.show_error("")
-        preview.update(Text(render.diagram(plan.after, title=f"after: {self.target}")))
+        preview.update(Text(render.diagram(sanitize_topology(plan.after),
+                                           title=terminal(f"after: {self.target}"))))
         findings.update(findings_text(plan))
 
     @on(Button.Pressed, "#review")
@@ -388,3 +389,4 @@ class LinkToggleScreen(HotplugScreen):
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.dismiss(False)
+
