@@ -136,10 +136,10 @@ class ChangeLog(RichLog):
                 out.append("\n")
             if stamp:
                 out.append(f"{stamp} ", style="dim")
-            out.append(f"{label}:", style="bold")
+            out.append(f"{terminal(label)}:", style="bold")
             for text, kind in summarize(changes):
                 style = {"appeared": "green", "disappeared": "red"}.get(kind, "yellow")
-                out.append(f" {text}", style=style)
+                out.append(f" {terminal(text)}", style=style)  # client names, finding text
         self.write(out)
 
 
