@@ -47,9 +47,12 @@ def check_listing(
 
     ``reparse`` parses a text without these checks (the parser's own core).
     """
+    if topology.dialect == "empty":
+        return topology
     lines = text.split("\n")
-    hub_headers = any(_HUB_HEADER.match(line.rstrip("\r")) for line in lines)
-    if topology.dialect == "empty" or (topology.dialect == "vlan" and not hub_headers):
+    if topology.dialect == "vlan" and not any(
+        _HUB_HEADER.match(line.rstrip("\r")) for line in lines
+    ):
         return topology  # QEMU before 1.2 printed VLANs, and nothing of it is a hub
     problems = _contradictions(topology)
     if topology.dialect == "vlan":
