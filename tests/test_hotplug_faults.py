@@ -103,8 +103,8 @@ async def test_qemu_stopped_between_netdev_add_and_device_add_is_named(
     assert "To undo: QMP netdev_del hs" in message
     assert "hs" in await _names(vm)  # what the message says is left, is left
     results = [(e["result"], (e.get("step") or {}).get("execute")) for e in _entries(audit_log)]
-    assert results == [("intent", None), ("sent", "netdev_add"), ("broken", "device_add"),
-                       ("broken", None)]
+    assert results == [("intent", None), ("sending", "netdev_add"), ("sent", "netdev_add"),
+                       ("sending", "device_add"), ("broken", "device_add"), ("broken", None)]
     assert _entries(audit_log)[-1]["error"] == message
 
 

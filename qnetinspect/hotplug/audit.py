@@ -33,8 +33,9 @@ def record(
     """Append one entry. A log that cannot be written is reported on stderr, never fatal:
     the change already happened and must still be reported to the user.
 
-    ``result`` is ``intent`` (before anything is sent), ``sent``/``failed``/``broken`` for one
-    ``step`` (a command), then the plan's outcome (``ok``, ``failed``, ``broken`` ...).
+    ``result`` is ``intent`` (before anything is sent), then for each ``step`` (a command)
+    ``sending`` before it and ``sent``/``broken`` after it, then the plan's outcome (``ok``,
+    ``failed``, ``broken``, ``timeout`` ...).
     """
     entry: dict[str, Any] = {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),

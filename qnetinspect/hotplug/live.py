@@ -291,6 +291,7 @@ async def _send_all(
 ) -> ApplyResult:
     """The commands in order, each audited after it; then the change confirmed."""
     for cmd in plan.commands:
+        log_result("sending", step=cmd)  # before: if we never hear back, the log still says it
         try:
             if cmd.execute == "device_del" and plan.wait_deleted is not None:
                 released = await _unplug(session, cmd, plan.wait_deleted, unplug_timeout)
