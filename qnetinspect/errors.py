@@ -13,6 +13,8 @@ Errors carry attributes (target, kind, cause), not only a message.
 
 from __future__ import annotations
 
+import re
+
 ERROR_KINDS = (
     "not-found",
     "permission-denied",
@@ -60,7 +62,7 @@ class TargetError(QNetInspectError):
         # the message often quotes a peer, whose lone surrogates ("\udcff" is valid JSON)
         # would make every later encode raise: U+FFFD for them, here, once
         if not message.isascii():
-            message = message.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            message = re.sub("[\ud800-\udfff]", "\ufffd", message)
         super().__init__(f"{target}: {kind}: {message}")
         self.target = target
         self.kind = kind

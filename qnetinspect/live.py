@@ -387,7 +387,7 @@ def _spread(target: str) -> float:
     """A stable fraction in [0, 1) per target, to stagger the VMs' refresh times."""
     import zlib
 
-    return (zlib.crc32(target.encode()) % 1000) / 1000
+    return (zlib.crc32(target.encode("utf-8", "surrogatepass")) % 1000) / 1000
 
 
 def _first_target(f: Finding) -> str:

@@ -103,3 +103,19 @@ def test_hostile_peer_strings_give_a_report_without_crash(tmp_path: Path) -> Non
                 assert res.returncode == 2
                 first = res.stdout.decode().splitlines()[0]
                 assert first.count("|") == 1 and "'critical'=1;;;0" in first
+
+
+def test_socket_file_name_with_an_undecodable_byte(tmp_path: Path) -> None:
+    """A QMP socket whose file name holds a non-UTF-8 byte (found by a glob): check reports it
+    escaped, under the C.UTF-8 locale, with no traceback; the live view can place it too."""
+    from qnetinspect.live import _spread
+
+    peer = tmp_path / "vm\udcff.sock"  # the byte 0xff on disk
+    env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "NO_COLOR": "1",
+           "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    with fake_peer(peer, "markup"):
+        res = subprocess.run([sys.executable, "-m", "qnetinspect", "check", f"{tmp_path}/*.sock"],
+                             capture_output=True, env=env, timeout=60, check=False)
+    assert res.returncode == 1 and b"Traceback" not in res.stderr, res.stderr
+    assert b"vm\\udcff.sock: command-failed" in res.stdout, res.stdout
+    assert 0 <= _spread(str(peer)) < 1

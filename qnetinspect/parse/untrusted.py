@@ -8,18 +8,19 @@ bytes as UTF-8 with U+FFFD for each invalid byte. Stdlib only.
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["decode_bytes", "valid_text"]
+
+# a str holds a surrogate only unpaired (json.loads and decoders join real pairs)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def valid_text(text: str) -> str:
     """``text`` with each lone surrogate (an undecodable byte or a peer's ``\\udcXX``) as U+FFFD."""
     if text.isascii():
         return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def decode_bytes(data: bytes) -> str:
