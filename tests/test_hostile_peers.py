@@ -3,11 +3,13 @@ outlive --timeout, and every fault gets its own message."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakepeers import fake_peer
@@ -119,3 +121,37 @@ def test_socket_file_name_with_an_undecodable_byte(tmp_path: Path) -> None:
     assert res.returncode == 1 and b"Traceback" not in res.stderr, res.stderr
     assert b"vm\\udcff.sock: command-failed" in res.stdout, res.stdout
     assert 0 <= _spread(str(peer)) < 1
+
+
+@pytest.mark.qemu
+def test_real_vms_are_reported_beside_every_hostile_peer(
+    start_vm: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real QEMUs (a leak, a clean VM) checked together with every hostile peer script: the
+    leak is CRITICAL, the clean VM is read, each peer is named with its own kind."""
+    from tests.conftest import leak_args
+
+    leak = start_vm(leak_args(), name="leak", vm_name="leaky")
+    clean = start_vm(["-netdev", "user,id=u0", "-device",
+                      "virtio-net-pci,netdev=u0,mac=52:54:00:5e:00:02"], name="clean",
+                     vm_name="clean")
+    kinds = {"flood": "too-large", "big": "too-large", "badjson": "not-qmp",
+             "markup": "command-failed", "cut": "disconnected", "garbage": "not-qmp",
+             "silent": "no-greeting"}
+    with contextlib.ExitStack() as stack:
+        socks = {}
+        for script in [*kinds, "hostile"]:
+            socks[script] = tmp_path / f"{script}.sock"
+            stack.enter_context(fake_peer(socks[script], script))  # type: ignore[arg-type]
+        code, out, err = run_cli(capsys, "check", "--timeout", "2", "--format", "json",
+                                 str(leak.qmp_path), str(clean.qmp_path),
+                                 *map(str, socks.values()))
+    assert code == 2 and "Traceback" not in err
+    doc = json.loads(out)
+    by_target = {t["target"]: t for t in doc["targets"]}
+    assert by_target[str(clean.qmp_path)]["error"] is None
+    assert any(f["rule"] == "nat-external-hub" and f["target"] == str(leak.qmp_path)
+               for f in doc["findings"])
+    for script, kind in kinds.items():
+        assert by_target[str(socks[script])]["error"]["kind"] == kind, script
+    assert by_target[str(socks["hostile"])]["error"] is None  # read, its strings kept exact
