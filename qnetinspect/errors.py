@@ -26,6 +26,7 @@ ERROR_KINDS = (
     "command-failed",
     "too-large",  # a reply over the size limit (a peer flooding us)
     "internal",  # a bug of ours met this target; the other targets are still reported
+    "unreadable",  # text (or a reply) from which no network client could be read
 )
 
 

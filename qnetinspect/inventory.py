@@ -33,6 +33,7 @@ from qnetinspect.models import QomNic, Snapshot, TargetFailure, Topology, VmInfo
 from qnetinspect.parse import parse_info_network, parse_usernet
 from qnetinspect.parse.cmdline import read_proc_cmdline
 from qnetinspect.parse.consistency import cross_check_live, hubport_hubs
+from qnetinspect.parse.decode import decode_text
 from qnetinspect.parse.untrusted import valid_text
 from qnetinspect.qmp.session import QmpSession, kind_of_oserror, seconds
 from qnetinspect.targets import Target
@@ -144,6 +145,7 @@ async def read_snapshot(
             topology, hubport_hubs(argv) if topology.hubs else {}, nics  # argv: hubs only
         ),
         usernet=parse_usernet(usernet) if isinstance(usernet, str) else (),
+        usernet_read=isinstance(usernet, str),
         qom_nics=tuple(nics),
         rx_filters=tuple(r for r in _ok(rx) or () if isinstance(r, Mapping)),
         info_network_raw=network,
@@ -229,7 +231,7 @@ async def inspect_target(
     """
     if target.kind == "stdin":
         text = stdin_text if stdin_text is not None else await anyio.to_thread.run_sync(
-            sys.stdin.read
+            _read_stdin_text
         )
         return _from_text(target, text)
     if target.kind == "file":
@@ -257,6 +259,11 @@ async def _inspect_live(target: Target, timeout: float) -> Snapshot:
             vm = snapshot.vm
             snapshot = _replace_vm(snapshot, VmInfo(target.name, vm.qemu_version, vm.status,
                                                     vm.pid))
+        reason = _nothing_read(snapshot.topology, empty_ok=True) if snapshot.topology else None
+        if reason is not None:  # QEMU answered, but with nothing we could read
+            return Snapshot(target=target.spec, vm=snapshot.vm,
+                            info_network_raw=snapshot.info_network_raw,
+                            error=TargetFailure("unreadable", reason))
         return snapshot
     assert failed is not None
     return Snapshot(
@@ -278,11 +285,36 @@ def _replace_vm(s: Snapshot, vm: VmInfo) -> Snapshot:
 
 
 # ----------------------------------------------------------------------------- saved text
-def _from_text(target: Target, text: str, vm: VmInfo | None = None, **extra: Any) -> Snapshot:
+def _nothing_read(topology: Topology, *, empty_ok: bool) -> str | None:
+    """Why no network client was read (see ``paste.unreadable_reason``); the paste module is
+    imported only then, so a normal ``check`` of live VMs does not pay for its regexes."""
+    if topology.hubs or topology.clients:
+        return None
+    from qnetinspect.parse.paste import unreadable_reason
+
+    return unreadable_reason(topology, empty_ok=empty_ok)
+
+
+def _read_stdin_text() -> str:
+    buffer = getattr(sys.stdin, "buffer", None)  # a test's StringIO has none
+    return decode_text(buffer.read() if buffer else sys.stdin.read().encode())
+
+
+def _from_text(
+    target: Target, text: str, vm: VmInfo | None = None, *, capture: bool = False, **extra: Any
+) -> Snapshot:
+    """A snapshot of saved text: a capture's exact reply, or text a person handed over (read
+    through the paste reading step). Text with no network client in it is ``unreadable``."""
+    topology = parse_info_network(text, pasted=not capture)
+    reason = _nothing_read(topology, empty_ok=capture)
+    vm = vm or VmInfo(name=target.name)
+    if reason is not None:
+        return Snapshot(target=target.spec, vm=vm, info_network_raw=text, live=False,
+                        error=TargetFailure("unreadable", reason))
     return Snapshot(
         target=target.spec,
-        vm=vm or VmInfo(name=target.name),
-        topology=parse_info_network(text),
+        vm=vm,
+        topology=topology,
         info_network_raw=text,
         live=False,
         **extra,
@@ -293,8 +325,8 @@ def _read_file_target(target: Target) -> Snapshot:
     """``file:PATH``: ``info network`` text, or a capture JSON (``info_network`` key)."""
     assert target.path is not None
     try:
-        with open(target.path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
+        with open(target.path, "rb") as f:
+            text = decode_text(f.read())  # the decoder of `parse` and `-` too
     except OSError as exc:
         return Snapshot(
             target=target.spec,
@@ -330,7 +362,9 @@ def _from_capture(target: Target, doc: Mapping[str, Any]) -> Snapshot:
         doc["info_network"],
         # the capture's pid is of a process long gone: not shown
         vm=VmInfo(name=name or target.name, qemu_version=_version(doc.get("qemu_version"))),
+        capture=True,
         usernet=parse_usernet(usernet_text) if isinstance(usernet_text, str) else (),
+        usernet_read=isinstance(usernet_text, str),
         qom_nics=tuple(nics),
         rx_filters=tuple(rx.get("result") or ()) if rx.get("ok") else (),
     )

@@ -24,7 +24,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from qnetinspect.models import DEVICE_ALIASES, Finding, Snapshot
+from qnetinspect.models import DEVICE_ALIASES, Finding, Snapshot, Topology
 from qnetinspect.parse.argv import (
     DEFAULT_VERSION,
     ArgvError,
@@ -37,6 +37,7 @@ from qnetinspect.parse.argv import (
     parse_version,
     predict,
 )
+from qnetinspect.rules._common import DEFAULT_MAC, suggested_mac
 
 #: legacy ``-net nic`` keys that carry over to ``-device`` (``vectors`` only where it exists)
 _VECTOR_MODELS = frozenset({"virtio-net-pci", "virtio-net-pci-transitional",
@@ -57,6 +58,12 @@ class MigrationResult:
     errors: tuple[ArgvError, ...]
     before: ArgvTopology
     after: ArgvTopology | None = None
+
+    @property
+    def leaking_hubs(self) -> tuple[int, ...]:
+        """Hubs of the new command line that still join NAT with an external backend."""
+        top = self.after if self.after is not None else self.before
+        return tuple(h.id for h in top.topology.hubs if h.mixes_nat_and_external)
 
     @property
     def changed(self) -> bool:
@@ -90,14 +97,30 @@ def fix_for(
     """The fix text for a ``legacy-net`` / ``nat-external-hub`` finding on a VM started with
     ``argv``: its new network options (shell-quoted), or None when there is nothing to offer.
 
-    For ``show`` and the TUI, which can read a running VM's argv from ``/proc/PID/cmdline``.
+    The rewrite is verified first (``qnetinspect.fixcheck``): it is offered only when the new
+    command line has no critical finding and no new warning; otherwise the text says what the
+    user must decide. A ``legacy-net`` hub that also leaks NAT gets the ``--split`` form: the
+    plain rewrite would copy the leak. For ``show`` and the TUI, which can read a running VM's
+    argv from ``/proc/PID/cmdline``.
     """
+    from qnetinspect.fixcheck import verify_argv_fix
+
     split = FIXABLE_RULES.get(rule)
     if split is None:
         return None
     result = migrate_argv(argv, split=split, qemu_version=qemu_version)
+    if not split and not result.errors and result.leaking_hubs:
+        split = True
+        result = migrate_argv(argv, split=True, qemu_version=qemu_version)
     if result.errors or not result.changed:
         return None
+    verdict = verify_argv_fix(argv, result.argv, qemu_version=qemu_version)
+    if not verdict.ok:
+        return (
+            f"no rewrite to copy: the migrated command line would still have "
+            f"{'; '.join(verdict.problems)}. Decide which network each NIC should be on "
+            "(one backend per NIC), then check the new command line with qnetinspect lint"
+        )
     verb = "qnetinspect migrate --split" if split else "qnetinspect migrate"
     return f"{shlex.join(result.net_args())}  ({verb} writes the whole command line)"
 
@@ -125,10 +148,26 @@ def with_migrated_fixes(
                 version = parse_version(snap.vm.qemu_version or "")
             except ValueError:
                 version = DEFAULT_VERSION
-            cache[key] = fix_for(f.rule, snap.argv, qemu_version=version)
+            cache[key] = (
+                fix_for(f.rule, snap.argv, qemu_version=version)
+                if _argv_matches(snap, version)
+                else None
+            )
         fix = cache[key]
         out.append(replace(f, fix=fix) if fix else f)
     return out
+
+
+def _argv_matches(snap: Snapshot, version: Version) -> bool:
+    """The VM's command line still describes its network: a hot-plug since start makes the
+    argv stale, and a rewrite of it would not be a fix of what runs (the rule's own, verified
+    fix stays then)."""
+    if snap.topology is None:
+        return False
+    predicted = predict(list(snap.argv), qemu_version=version)
+    return not predicted.errors and _topology_segments(predicted.topology) == _topology_segments(
+        snap.topology
+    )
 
 
 def _is_nic_device(opt: Option, top: ArgvTopology) -> bool:
@@ -144,8 +183,12 @@ class _Plan:
     replace: dict[int, tuple[str, str]] = field(default_factory=dict)  # start -> (name, value)
     netdevs: list[str] = field(default_factory=list)
     devices: list[tuple[int, str]] = field(default_factory=list)  # (NIC creation index, text)
+    #: NICs the split adds for backends left without one: after every existing NIC, so the
+    #: names and default MACs of the NICs QEMU already creates do not change
+    appended: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     ids: dict[int, str] = field(default_factory=dict)  # client index -> its -netdev id
+    new_macs: set[str] = field(default_factory=set)
 
     # ------------------------------------------------------------ naming
     def new_id(self, base: str) -> str:
@@ -263,9 +306,13 @@ def migrate_argv(
 
 def _segments(top: ArgvTopology) -> list[list[tuple[str, str, str]]]:
     """Segments as NICs (name, MAC) and backend types: auto backend names change on a rewrite."""
+    return _topology_segments(top.topology)
+
+
+def _topology_segments(topology: Topology) -> list[list[tuple[str, str, str]]]:
     return sorted(
         sorted((c.type, c.name, c.mac or "") if c.is_nic else (c.type, "", "") for c in s.clients)
-        for s in top.topology.segments()
+        for s in topology.segments()
     )
 
 
@@ -351,6 +398,10 @@ def _split_hub(
         nic = nics[i] if i < len(nics) else None
         backend = backends[i] if i < len(backends) else None
         ident = _place_backend(plan, backend) if backend is not None else None
+        if nic is not None and backend is None:
+            # a spare NIC keeps working: a NAT of its own, never the external side's hub again
+            ident = plan.new_id("user")
+            plan.netdevs.append(join_keyvals([("type", "user"), ("id", ident)]))
         if nic is not None:
             _place_nic(plan, nic, ident)
         if nic is not None and backend is not None:
@@ -359,14 +410,32 @@ def _split_hub(
             )
         elif nic is not None:
             plan.changes.append(
-                f"hub {hub_id}: {_describe(nic)} is left without a backend (more NICs than "
-                "backends); give it one"
+                f"hub {hub_id}: {_describe(nic)} had no backend of its own (more NICs than "
+                f"backends): it now has a NAT of its own (-netdev user,id={ident}); give it "
+                "another backend if it should be on the external network"
             )
-        elif backend is not None:
+        elif backend is not None and ident is not None:
+            text = _add_nic(plan, ident, nics, hub_id, i)
             plan.changes.append(
-                f"hub {hub_id}: {_describe(backend)} is left without a NIC (more backends "
-                "than NICs); add a NIC for it or drop it"
+                f"hub {hub_id}: {_describe(backend)} had no NIC of its own (more backends than "
+                f"NICs): the guest gets a new NIC for it, -device {text} (one NIC per network; "
+                "the guest sees one more interface)"
             )
+
+
+def _add_nic(plan: _Plan, netdev: str, nics: Sequence[PlannedClient], hub_id: int, i: int) -> str:
+    """A new NIC for a split backend: the hub's first NIC's model, a stable unused MAC."""
+    model = (nics[0].model if nics else None) or default_nic_model(plan.before.machine)
+    taken = {c.mac for c in plan.before.clients if c.mac} | plan.new_macs
+    n = 0
+    mac = suggested_mac("migrate --split", str(hub_id), str(i), netdev)
+    while mac in taken or DEFAULT_MAC.match(mac):
+        n += 1
+        mac = suggested_mac("migrate --split", str(hub_id), str(i), netdev, str(n))
+    plan.new_macs.add(mac)
+    text = join_keyvals([("driver", model), ("netdev", netdev), ("mac", mac)])
+    plan.appended.append(text)
+    return text
 
 
 def _place_backend(plan: _Plan, c: PlannedClient) -> str:
@@ -449,7 +518,7 @@ def _assemble(argv: list[str], plan: _Plan) -> list[str]:
             continue
         out.append(argv[i])
         i += 1
-    return out
+    return out + [x for v in plan.appended for x in ("-device", v)]
 
 
 def _taken_ids(top: ArgvTopology) -> set[str]:

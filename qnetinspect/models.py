@@ -16,9 +16,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-#: Client types that are not an "external" backend: the guest NIC, slirp NAT, the hub port itself.
-NON_EXTERNAL_TYPES = frozenset({"nic", "user", "hubport", "none"})
-NAT_TYPES = frozenset({"user"})
+#: Client types that are not an "external" backend: the guest NIC, user-mode NAT (slirp, and
+#: passt: a user-mode translator too, the guest's traffic leaves as the QEMU process's own
+#: sockets, not onto an outside segment), the hub port itself.
+NON_EXTERNAL_TYPES = frozenset({"nic", "user", "passt", "hubport", "none"})
+NAT_TYPES = frozenset({"user", "passt"})
 
 #: -device drivers that are NICs (every driver with a ``netdev`` property counts too); the QOM
 #: pass of inventory asks only these (and types it does not know) for ``netdev``/``mac``
@@ -164,6 +166,12 @@ class Hub:
     def backends(self) -> tuple[NetClient, ...]:
         return tuple(c for c in self.peers if not c.is_nic)
 
+    @property
+    def mixes_nat_and_external(self) -> bool:
+        """The leak of ``nat-external-hub``: a user NAT and an external backend on one hub."""
+        backends = self.backends
+        return any(b.is_nat for b in backends) and any(b.is_external for b in backends)
+
 
 @dataclass(frozen=True, slots=True)
 class UnparsedLine:
@@ -209,6 +217,11 @@ class Topology:
     #: other readings of the same text (hubs merged, ports moved, a backend's info string
     #: holding a newline): the rules are evaluated on the most pessimistic one
     alternatives: tuple[Topology, ...] = field(default=(), compare=False, hash=False)
+    #: lines a pasted text's reading step took out (prompt, quote, command echo, an earlier
+    #: output ...), each with its reason: with ``unparsed`` every input line is accounted for
+    removed: tuple[UnparsedLine, ...] = ()
+    #: what that reading step did to the text as a whole (one sentence each)
+    notes: tuple[str, ...] = ()
 
     def hub(self, hub_id: int) -> Hub | None:
         return next((h for h in self.hubs if h.id == hub_id), None)
@@ -315,6 +328,8 @@ class Snapshot:
     info_network_raw: str | None = None
     error: TargetFailure | None = None
     live: bool = True  # False for saved text (file:, -): rules needing QMP data say so
+    #: ``info usernet`` was read (live, or saved in a capture JSON): ``usernet`` is complete
+    usernet_read: bool = False
     #: the QEMU command line, when readable (/proc/PID/cmdline of a local VM); else empty
     argv: tuple[str, ...] = ()
     #: netdev id -> "HOST:PORT" it listens on (from ``argv``): QEMU prints no listen address,

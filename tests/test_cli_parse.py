@@ -100,26 +100,41 @@ def _malformed() -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("kind", sorted(_malformed()))
+@pytest.mark.parametrize("kind", ["truncated", "shuffled"])
 def test_malformed_input_exits_0_with_unparsed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
 ) -> None:
-    """Truncated, shuffled, binary or unknown input: exit 0, unparsed reported, no traceback."""
+    """Truncated or shuffled input that still holds clients: exit 0, unparsed lines reported
+    with reasons, and an unparsed-lines warning (a half-read VM is never OK)."""
     data = _malformed()[kind]
     f = tmp_path / "in.txt"
     f.write_bytes(data)
     doc = _json(capsys, f)
     unparsed = doc["topology"]["unparsed"]
-    if kind == "empty":
-        assert unparsed == [] and doc["topology"]["dialect"] == "empty"
-    else:
-        assert unparsed, "malformed input must report unparsed lines"
-        assert all(isinstance(u["line"], int) and u["line"] >= 1 for u in unparsed)
+    assert unparsed, "malformed input must report unparsed lines"
+    assert all(isinstance(u["line"], int) and u["line"] >= 1 and u["reason"] for u in unparsed)
+    assert "unparsed-lines" in {x["rule"] for x in doc["findings"]}
     code, out, err = _run(capsys, str(f))
     assert code == 0 and "Traceback" not in err
-    if unparsed:
-        assert "Unparsed lines" in out
-        assert f"{len(unparsed)} unparsed line" in err
+    assert "Unparsed lines" in out
+    assert f"{len(unparsed)} unparsed line" in err
+
+
+@pytest.mark.parametrize("kind", ["binary", "unknown", "empty"])
+def test_input_without_any_client_is_unreadable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """Binary junk, unknown text or nothing at all: one line 'unreadable: <reason>', exit 2
+    (nothing read is never a success); JSON says the same in its error."""
+    f = tmp_path / "in.txt"
+    f.write_bytes(_malformed()[kind])
+    code, out, err = _run(capsys, str(f))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith(f"qnetinspect: {f}: unreadable: ")
+    code, out, err = _run(capsys, str(f), "--format", "json")
+    assert code == 2
+    doc = json.loads(out)
+    assert doc["error"]["kind"] == "unreadable" and doc["findings"] == []
 
 
 def test_stdin_dash_and_no_argument() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -112,3 +113,39 @@ def test_qom_pairing_that_the_listing_contradicts_is_named() -> None:
         "QOM pairs NIC device[0] (52:54:00:3e:00:01) with netdev p2; the listing does not",)
     agreed = cross_check_live(t, {"p0": 0, "p1": 0}, [])
     assert agreed.contradictions == () and agreed.alternatives == ()
+
+
+def test_listings_qemu_printed_are_never_called_inconsistent() -> None:
+    """No false alarm: every capture, rule case and goldens text as QEMU printed it, and every
+    pasted form of the captures (tests/paste_corpus.py), gives no inconsistent-listing."""
+    import glob
+
+    import paste_corpus
+
+    from qnetinspect.models import Snapshot
+    from qnetinspect.parse.decode import decode_text
+    from qnetinspect.rules import evaluate
+
+    root = Path(__file__).resolve().parent.parent / "fixtures"
+    texts: list[tuple[str, bool]] = []
+    for path in sorted(glob.glob(f"{root}/**/*.json", recursive=True)):
+        if "inconsistent-listing" in path:
+            continue
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(doc, dict):
+            continue
+        if isinstance(doc.get("info_network"), str):
+            texts.append((doc["info_network"], False))
+        texts += [(s["info_network_after"], False) for s in doc.get("steps") or []
+                  if isinstance(s, dict) and isinstance(s.get("info_network_after"), str)]
+        texts += [(vm["info_network"], False) for case in doc.get("cases") or []
+                  for vm in case.get("vms", [])]
+    for layers, encoding in paste_corpus.single_artifacts():
+        for _, text in paste_corpus.captures():
+            texts.append((decode_text(paste_corpus.render(text, layers, encoding)), True))
+    assert len(texts) > 3000
+    for text, pasted in texts:
+        topology = parse_info_network(text, pasted=pasted)
+        found = [f for f in evaluate([Snapshot("vm", topology=topology)], check_fixes=False)
+                 if f.rule == "inconsistent-listing"]
+        assert not found, (text, found)

@@ -92,6 +92,11 @@ def test_demo_no_tui_shows_the_leak_and_stops_every_vm() -> None:
     # segment-a and segment-b share one socket segment with the same default MAC
     segment_a = out.split("== segment-a (")[1].split("== segment-b (")[0]
     assert "CRITICAL duplicate-mac" in segment_a and "segment-b/segnic" in segment_a
+    # the critical names only the VMs on that segment; a NAT-only VM's MAC never meets theirs
+    critical = next(line for line in segment_a.splitlines() if "CRITICAL duplicate-mac" in line)
+    assert "leaky-legacy-hub" not in critical and "clean-pair" not in critical
+    clean = out.split("== clean-pair (")[1].split("== segment-a (")[0]
+    assert "duplicate-mac" not in clean
 
 
 @pytest.mark.qemu

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from qnetinspect import rules
 from qnetinspect.errors import HotplugError, UsageError
 from qnetinspect.hotplug import ids
 from qnetinspect.hotplug.plan import (
@@ -31,6 +32,12 @@ LEGACY = (
     " \\ hub0port0: e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\r\n"
     "n0: index=0,type=nic,model=virtio-net-pci,macaddr=52:54:00:aa:00:01\r\n"
     " \\ u0: index=0,type=user,net=10.0.2.0,restrict=off\r\n"
+)
+LEAK = (
+    "hub 0\r\n"
+    " \\ hub0port2: #net174: index=0,type=socket,\r\n"
+    " \\ hub0port1: #net173: index=0,type=user,net=10.0.2.0,restrict=off\r\n"
+    " \\ hub0port0: e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\r\n"
 )
 
 # The parts of QEMU 7.2's query-qmp-schema that netdev_add uses (entity names as QEMU masks them).
@@ -271,6 +278,29 @@ def test_external_backend_into_nat_hub_is_critical_and_refused() -> None:
     refuse_critical(plan, force=True)
 
 
+def test_adding_to_a_hub_that_already_leaks_is_refused() -> None:
+    """Hub 0 already joins NAT and a socket: adding another socket (or a NIC) to it deepens the
+    leak and is refused like creating it; adding a separate pair is not."""
+    leak = _snap(LEAK)
+    assert any(f.rule == "nat-external-hub" for f in rules.evaluate([leak]))
+    plan = plan_add(leak, AddRequest("socket", id="s2", hub=0, options=_opts("listen=:4001")))
+    assert [f.rule for f in plan.critical] == ["nat-external-hub"]
+    assert "adds a member to hub 0" in plan.critical[0].message
+    with pytest.raises(HotplugError, match="--force"):
+        refuse_critical(plan, force=False)
+    nic = plan_add(leak, AddRequest("hubport", id="hp0", hub=0), PlanContext(schema=_schema()))
+    assert [f.rule for f in nic.critical] == ["nat-external-hub"]
+    assert plan_add(leak, AddRequest("user", id="own")).critical == ()
+
+
+def test_generated_mac_is_the_same_for_dry_run_and_apply() -> None:
+    """Two plans of one add on one VM (the --dry-run, then the apply) choose the same MAC."""
+    first = plan_add(_snap(), AddRequest("user", id="m1"))
+    second = plan_add(_snap(), AddRequest("user", id="m1"))
+    assert first.commands[1].arguments["mac"] == second.commands[1].arguments["mac"]
+    assert first.commands == second.commands
+
+
 def test_new_nic_on_a_hub_via_hubport() -> None:
     """hubport --hub 5: a new hub 5 with a port whose peer is the new NIC."""
     plan = plan_add(_snap(), AddRequest("hubport", id="hp5", hub=5), PlanContext(schema=_schema()))
@@ -327,11 +357,40 @@ def test_plan_remove_deletes_nic_then_backend() -> None:
     assert len(kept.commands) == 1 and [c.name for c in kept.after.clients] == ["u0"]
 
 
-def test_remove_of_legacy_nic_is_refused() -> None:
-    """A -net nic NIC (not in QOM) cannot be unplugged: the error says so."""
+def test_remove_of_an_id_less_nic_without_a_qom_path_is_refused() -> None:
+    """A NIC with no device id and no QOM path found for it: refused, saying why."""
     snap = _snap(qom_nics=(QomNic("/machine/peripheral/n0", "n0", "virtio-net-pci", "u0", None),))
-    with pytest.raises(UsageError, match="cannot be unplugged"):
-        plan_remove(snap, "e1000.0")
+    with pytest.raises(UsageError, match="cannot be removed: it has no device id"):
+        plan_remove(snap, "e1000.0", context=PlanContext(legacy_nics=()))
+
+
+def test_remove_of_a_legacy_nic_uses_its_qom_path() -> None:
+    """-net nic e1000.0 on hub 0: device_del of its /machine/unattached path (found by its hub
+    port), no netdev_del (QEMU refuses it for -net ports), a note saying so."""
+    legacy = QomNic("/machine/unattached/device[17]", "", "e1000", "hub0port0",
+                    "52:54:00:12:34:56")
+    plan = plan_remove(_snap(), "e1000.0", context=PlanContext(legacy_nics=(legacy,)))
+    assert [c.to_json() for c in plan.commands] == [
+        {"execute": "device_del", "arguments": {"id": "/machine/unattached/device[17]"}}
+    ]
+    assert plan.wait_deleted == "/machine/unattached/device[17]"
+    assert plan.expect_absent == ("e1000.0",)
+    assert any("netdev_del cannot delete" in n for n in plan.notes)
+    hub = plan.after.hub(0)
+    assert hub is not None and [p.peer for p in hub.ports if p.name == "hub0port0"] == [None]
+
+
+def test_remove_of_a_nic_option_nic_deletes_its_backend_too() -> None:
+    """-nic user makes a netdev (QEMU lets netdev_del delete it): the NIC goes by its QOM path,
+    then its backend by name."""
+    text = ("e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56\r\n"
+            " \\ #net015: index=0,type=user,net=10.0.2.0,restrict=off\r\n")
+    legacy = QomNic("/machine/unattached/device[17]", "", "e1000", "#net015", "52:54:00:12:34:56")
+    plan = plan_remove(_snap(text), "e1000.0", context=PlanContext(legacy_nics=(legacy,)))
+    assert [c.to_json() for c in plan.commands] == [
+        {"execute": "device_del", "arguments": {"id": "/machine/unattached/device[17]"}},
+        {"execute": "netdev_del", "arguments": {"id": "#net015"}},
+    ]
 
 
 def test_link_plan_and_unknown_name() -> None:

@@ -309,3 +309,135 @@ def test_new_mac_avoids_macs_of_other_vms(
         "--dry-run",
     )
     assert code == 2 and "already used by another NIC" in err
+
+
+def test_add_to_a_hub_that_already_leaks_is_refused(
+    start_vm: StartQemu, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hub 0 already joins NAT and a listening socket: another socket on hub 0 deepens the leak,
+    so it is refused (exit 1, nothing sent) until --force."""
+    import anyio
+
+    vm = start_vm(["-net", "nic", "-net", "user",
+                   "-net", f"socket,listen=127.0.0.1:{free_loopback_port()}"])
+    before = anyio.run(_info, vm)
+    args = ["add", str(vm.qmp_path), "socket", "--id", "SOCK", "--hub", "0",
+            "-o", f"listen=127.0.0.1:{free_loopback_port()}", "--yes"]
+    code, out, err = _cli(capsys, *args)
+    assert code == 1, out
+    assert "refused" in err and "nat-external-hub" in err and "adds a member to hub 0" in err
+    assert anyio.run(_info, vm) == before
+    code, _, err = _cli(capsys, *args, "--force")
+    assert code == 0, err
+    hub = parse_info_network(anyio.run(_info, vm)).hub(0)
+    assert hub is not None and "SOCK" in {c.name for c in hub.peers}
+
+
+def test_dry_run_shows_the_mac_and_ids_that_are_applied(
+    start_vm: StartQemu, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """add --dry-run, then the same add applied: the same commands (ids, MAC), and info network
+    shows that MAC on that NIC."""
+    import anyio
+
+    vm = start_vm(["-netdev", "user,id=u0", "-device", "e1000,netdev=u0,id=n0"])
+    code, dry, _ = _cli(capsys, "add", str(vm.qmp_path), "user", "--dry-run")
+    assert code == 0 and "nothing was sent" in dry
+    code, applied, err = _cli(capsys, "add", str(vm.qmp_path), "user", "--yes")
+    assert code == 0, err
+
+    def commands(out: str) -> list[str]:
+        return [line.strip() for line in out.splitlines() if line.strip().startswith("{")]
+
+    assert commands(dry) == commands(applied) and len(commands(dry)) == 2
+    device = json.loads(commands(applied)[1])["arguments"]
+    nic = next(c for c in parse_info_network(anyio.run(_info, vm)).nics()
+               if c.name == device["id"])
+    assert nic.mac == device["mac"]
+
+
+@pytest.fixture(scope="session")
+def guest_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(kernel, initramfs) of the tiny test guest; CI must have them (.ci/run fetches them)."""
+    import os
+
+    from guest import build_initramfs, ensure_guest_files
+
+    files = ensure_guest_files()
+    if files is None:
+        if os.environ.get("CI"):
+            pytest.fail("no guest kernel/busybox for the unplug test: .ci/run fetches them")
+        pytest.skip("no guest kernel/busybox (python3 tests/guest.py fetches them with apt)")
+    kernel, busybox = files
+    return kernel, build_initramfs(busybox, tmp_path_factory.mktemp("guest") / "initrd.cpio")
+
+
+def _wait_for_guest(log: Path, timeout: float = 300.0) -> None:
+    import time
+
+    from guest import READY
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and READY in log.read_bytes():
+            return
+        time.sleep(0.2)
+    tail = log.read_bytes()[-500:] if log.exists() else b""
+    raise AssertionError(f"the guest did not boot: {tail!r}")
+
+
+def test_remove_legacy_nic_on_a_running_guest_completes(
+    start_vm: StartQemu, qemu_dir: Path, guest_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A -net nic NIC (no device id) on a running Linux guest: --dry-run and the apply send the
+    same device_del of its QOM path; the guest acknowledges, the NIC is gone from info network
+    and its legacy hub port stays. A -nic NIC goes the same way, with its backend."""
+    import anyio
+    from guest import guest_args
+
+    kernel, initrd = guest_files
+    log = qemu_dir / "console.log"
+    base = ("-M", "pc", "-nodefaults", "-display", "none", *guest_args(kernel, initrd, log))
+    vm = start_vm(["-net", "nic", "-net", "user", "-net", "nic,model=rtl8139",
+                   "-nic", "user,model=virtio-net-pci"], base_args=base)
+    _wait_for_guest(log)
+    code, dry, err = _cli(capsys, "remove", str(vm.qmp_path), "e1000.0", "--dry-run")
+    assert code == 0, err
+    assert '"device_del", "arguments": {"id": "/machine/unattached/device[' in dry
+    assert "not running" not in dry
+    code, out, err = _cli(capsys, "remove", str(vm.qmp_path), "e1000.0", "--yes",
+                          "--timeout", "120")
+    assert code == 0, err
+    assert "done: remove" in out
+    plan = [line for line in out.splitlines() if line.strip().startswith("{")]
+    assert plan == [line for line in dry.splitlines() if line.strip().startswith("{")]
+    topo = parse_info_network(anyio.run(_info, vm))
+    assert "e1000.0" not in {c.name for c in topo.nics()}
+    hub = topo.hub(0)
+    assert hub is not None and [p.peer for p in hub.ports if p.name == "hub0port0"] == [None]
+    assert {c.name for c in topo.nics()} == {"rtl8139.0", "virtio-net-pci.0"}
+    # a -nic NIC: by its QOM path too, and its backend (a netdev to QEMU) is deleted after it
+    code, out, err = _cli(capsys, "remove", str(vm.qmp_path), "virtio-net-pci.0", "--yes",
+                          "--timeout", "120")
+    assert code == 0, err
+    assert '"netdev_del"' in out and "done: remove" in out
+    topo = parse_info_network(anyio.run(_info, vm))
+    assert {c.name for c in topo.nics()} == {"rtl8139.0"}
+    assert topo.clients == ()
+
+
+def test_remove_legacy_nic_of_a_paused_guest_says_it_waits_for_the_guest(
+    start_vm: StartQemu, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Paused (prelaunch) guest: the plan says the unplug completes only when a running guest
+    acknowledges it; device_del of the QOM path is accepted and left pending (exit 0)."""
+    import anyio
+
+    vm = start_vm(["-net", "nic", "-net", "user"])
+    code, out, err = _cli(capsys, "remove", str(vm.qmp_path), "e1000.0", "--yes",
+                          "--timeout", "0.3")
+    assert code == 0, err
+    assert "the guest is prelaunch, not running" in out and "/machine/unattached/device[" in out
+    assert "requested: QEMU has not released" in out
+    assert "e1000.0" in _names(anyio.run(_info, vm))

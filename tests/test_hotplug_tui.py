@@ -13,7 +13,7 @@ from conftest import StartQemu
 from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import Input, Select, Static
+from textual.widgets import Button, Input, Select, Static
 
 from qnetinspect.models import Snapshot, VmInfo
 from qnetinspect.parse import parse_info_network
@@ -148,9 +148,27 @@ async def test_remove_and_link_screens(start_vm: StartQemu, _state: Path) -> Non
     remove = RemoveNicScreen(str(vm.qmp_path), snap, "usbn")
     app = Host(remove)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await _until(pilot, lambda: not remove.query_one("#remove", Button).disabled)
         assert '"device_del"' in _text(remove, "#preview")
         await pilot.click("#remove")
         await _until(pilot, lambda: app.result is not UNSET)
     assert app.result is True
     assert await _info(vm.qmp_path) == ""
+
+
+@pytest.mark.qemu
+async def test_remove_screen_plans_a_legacy_nic_by_its_qom_path(start_vm: StartQemu) -> None:
+    """For a -net nic NIC the remove screen waits for the VM's devices, then shows (and would
+    send) device_del of its QOM path, saying the paused guest must acknowledge it."""
+    vm = start_vm(["-net", "nic", "-net", "user"])
+    snap = await _snapshot(vm.qmp_path)
+    remove = RemoveNicScreen(str(vm.qmp_path), snap, "e1000.0")
+    app = Host(remove)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _until(pilot, lambda: not remove.query_one("#remove", Button).disabled)
+        preview = _text(remove, "#preview")
+        assert '"device_del", "arguments": {"id": "/machine/unattached/device[' in preview
+        assert "not running" in preview
+        assert remove.plan is not None and remove.plan.wait_deleted == (
+            remove.plan.commands[0].arguments["id"]
+        )

@@ -104,6 +104,34 @@ def test_migrate_split_explains_each_pairing(capsys: pytest.CaptureFixture[str])
     assert err.count("now has its own backend") == 2
 
 
+def test_migrate_without_split_refuses_to_keep_a_leak(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Plain migrate of a NAT+socket hub prints nothing, exits 1, names the --split command;
+    --keep-leak rewrites it as it is."""
+    argv = ["-nodefaults", "-net", "nic", "-net", "nic", "-net", "user",
+            "-net", "socket,listen=127.0.0.1:42012"]
+    code, out, err = run_cli(capsys, "migrate", "--qemu-version", "7.2", "--", *argv)
+    assert code == 1 and out == ""
+    assert "nat-external-hub" in err and "qnetinspect migrate --split -- -nodefaults" in err
+    code, out, err = run_cli(capsys, "migrate", "--keep-leak", "--qemu-version", "7.2", "--",
+                             *argv)
+    assert code == 0 and "hubport" in out
+
+
+def test_migrate_split_of_a_one_nic_leak_lints_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    """The --split line of a one-NIC leak has a NIC per backend: lint finds no new warning."""
+    code, out, err = run_cli(capsys, "migrate", "--split", "--qemu-version", "7.2", "--",
+                             "-nodefaults", "-net", "nic", "-net", "user",
+                             "-net", "socket,listen=127.0.0.1:42013")
+    assert code == 0 and "gets a new NIC" in err
+    _, lint_out, _ = run_cli(capsys, "lint", "--format", "json", "--no-host-checks",
+                             "--qemu-version", "7.2", "--", *shlex.split(out))
+    # only the listening socket's wait for its peer remains (as before): no dangling-backend
+    warned = {f["rule"] for f in json.loads(lint_out)["findings"] if f["severity"] != "info"}
+    assert warned == {"socket-disconnected"}
+
+
 def test_migrate_refused_input_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     """A command line QEMU would refuse is not rewritten: stderr says why, exit 1."""
     code, out, err = run_cli(capsys, "migrate", "--", "-net", "nic,vlan=1")

@@ -22,7 +22,7 @@ from test_argv_helpers import (
 )
 
 from qnetinspect.migrate import migrate_argv
-from qnetinspect.models import Snapshot, Topology
+from qnetinspect.models import Severity, Snapshot, Topology
 from qnetinspect.parse import parse_info_network
 from qnetinspect.parse.argv import predict
 from qnetinspect.rules import evaluate
@@ -144,9 +144,43 @@ def test_split_takes_apart_a_hubport_hub() -> None:
             "socket,id=sock3,listen=127.0.0.1:42008", "-netdev",
             "hubport,id=hp_sock,hubid=3,netdev=sock3"]
     r = migrate_argv(argv, split=True)
-    assert r.argv == ("-nodefaults", "-device", "e1000,netdev=nat3,id=n3", "-netdev",
-                      "user,id=nat3", "-netdev", "socket,id=sock3,listen=127.0.0.1:42008")
-    assert any("left without a NIC" in c for c in r.changes)
+    # the socket had no NIC of its own: it gets a new one (after every existing NIC)
+    assert r.argv[:7] == ("-nodefaults", "-device", "e1000,netdev=nat3,id=n3", "-netdev",
+                          "user,id=nat3", "-netdev", "socket,id=sock3,listen=127.0.0.1:42008")
+    assert r.argv[7] == "-device" and r.argv[8].startswith("e1000,netdev=sock3,mac=")
+    assert any("gets a new NIC" in c for c in r.changes)
+    assert _warnings(r.after.topology if r.after else None) <= {"socket-disconnected"}
+
+
+def _warnings(t: Topology | None) -> set[str]:
+    assert t is not None
+    return {f.rule for f in evaluate([Snapshot(target="t", topology=t, live=False)])
+            if f.severity >= Severity.WARNING}
+
+
+def test_split_of_a_one_nic_leak_gives_the_guest_a_nic_per_network() -> None:
+    """-net nic -net user -net socket: --split leaves no backend without a NIC (no
+    dangling-backend), the new NIC has a non-default MAC, and lint of the result is clean."""
+    argv = ["-nodefaults", "-net", "nic", "-net", "user", "-net", "socket,listen=127.0.0.1:42010"]
+    r = migrate_argv(argv, split=True)
+    assert r.errors == () and r.after is not None
+    # the listening socket still waits for its peer, as before; nothing else is left
+    assert _warnings(r.after.topology) == {"socket-disconnected"}
+    assert len(r.after.topology.nics()) == 2
+    assert segments(r.after.topology) == [
+        [("nic", "e1000.0", "52:54:00:12:34:56"), ("user", "", "")],
+        [("nic", "e1000.1", r.after.topology.nics()[1].mac or ""), ("socket", "", "")],
+    ]
+
+
+def test_split_gives_a_spare_nic_a_nat_of_its_own() -> None:
+    """Three NICs, user and socket on hub 0: the third NIC gets its own user backend, not
+    nothing (nic-without-backend) and not the leaking hub."""
+    r = migrate_argv(["-nodefaults", "-net", "nic", "-net", "nic", "-net", "nic", "-net", "user",
+                      "-net", "socket,listen=127.0.0.1:42011"], split=True)
+    assert r.after is not None and r.after.topology.hubs == ()
+    assert "nic-without-backend" not in _warnings(r.after.topology)
+    assert any("NAT of its own" in c for c in r.changes)
 
 
 def test_every_capture_migrates_to_the_same_segments() -> None:

@@ -81,6 +81,23 @@ def test_show_dot_and_mermaid(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert mermaid.count("vm0_n0 -->|") == 4 and "class vm0_n3 nat" in mermaid
 
 
+def test_dot_and_mermaid_mark_the_leaking_hub(capsys: pytest.CaptureFixture[str]) -> None:
+    """The seed's hub 0 joins NAT and a socket: DOT and Mermaid draw it red, name the rule in
+    its label and list the VM's findings in a legend; a clean VM gets neither."""
+    _, dot, _ = run_cli(capsys, "show", "--format", "dot", f"file:{SEED}")
+    hub = next(line for line in dot.splitlines() if "vm0_n0 [" in line)
+    assert 'label="hub 0: nat-external-hub"' in hub and 'fillcolor="#ff6060"' in hub
+    legend = next(line for line in dot.splitlines() if "vm0_legend [" in line)
+    assert "CRITICAL nat-external-hub (hub 0): " in legend and "shape=note" in legend
+    _, mermaid, _ = run_cli(capsys, "show", "--format", "mermaid", f"file:{SEED}")
+    assert 'vm0_n0{"hub 0: nat-external-hub"}' in mermaid and "class vm0_n0 leak" in mermaid
+    assert "classDef leak fill:#ff6060" in mermaid
+    assert "CRITICAL nat-external-hub (hub 0)" in mermaid.split("vm0_legend[")[1]
+    clean = Snapshot(target="ok", topology=Topology(
+        hubs=(Hub(id=1, ports=(HubPort(name="p0", peer=None),)),)))
+    assert "legend" not in render_dot([clean], []) and "#ff6060" not in render_dot([clean], [])
+
+
 def test_graph_labels_are_escaped() -> None:
     """Names with quotes, # and backslashes only appear escaped inside labels."""
     odd = NetClient(name='we"ird\\#1', type="socket")

@@ -71,7 +71,9 @@ class _LazyVersion(argparse.Action):
     on every run, which `check` from cron should not pay)."""
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
-        parser.exit(0, _version() + "\n")
+        # the answer to --version is the output asked for: stdout, like --help
+        sys.stdout.write(_version() + "\n")
+        parser.exit(0)
 
 
 def _version() -> str:

@@ -78,7 +78,7 @@ def register(sub: Any) -> None:
 # ----------------------------------------------------------------------------- shared
 def inspect_all(
     specs: Sequence[str], *, config_path: str | None, timeout: float | None,
-    concurrency: int | None,
+    concurrency: int | None, check_fixes: bool = True,
 ) -> tuple[list[Snapshot], list[Finding], float, Config]:
     """Expand targets, inspect them all, evaluate the rules; returns the wall time too.
 
@@ -106,12 +106,12 @@ def inspect_all(
         stdin_text=stdin_text,
     )
     duration = time.monotonic() - started
-    snapshots, findings = guarded_evaluate(snapshots, config)
+    snapshots, findings = guarded_evaluate(snapshots, config, check_fixes=check_fixes)
     return snapshots, findings, duration, config
 
 
 def guarded_evaluate(
-    snapshots: list[Snapshot], config: Config | None
+    snapshots: list[Snapshot], config: Config | None, *, check_fixes: bool = True
 ) -> tuple[list[Snapshot], list[Finding]]:
     """The rules over every snapshot; if a rule fails (a bug) on one VM's data, that VM becomes
     an ``internal`` error and the others are still evaluated and reported."""
@@ -121,31 +121,33 @@ def guarded_evaluate(
     from qnetinspect.rules import evaluate
 
     try:
-        return snapshots, evaluate(snapshots, config)
+        return snapshots, evaluate(snapshots, config, check_fixes=check_fixes)
     except Exception:
         pass
     isolated: list[Snapshot] = []
     for s in snapshots:
         try:
-            evaluate([s], config)
+            evaluate([s], config, check_fixes=check_fixes)
             isolated.append(s)
         except Exception as exc:  # the culprit: reported, never a reason to lose the others
             message = " ".join(f"a rule failed on this VM: {type(exc).__name__}: {exc}".split())
             isolated.append(replace(s, error=TargetFailure("internal", message), topology=None))
-    return isolated, evaluate(isolated, config)
+    return isolated, evaluate(isolated, config, check_fixes=check_fixes)
 
 
 def _read_stdin() -> str:
     from qnetinspect.errors import InputError
-    from qnetinspect.parse.untrusted import decode_bytes
 
     if sys.stdin is None:
         raise InputError("stdin", "not open")
+    from qnetinspect.parse.decode import decode_text
+
     try:
-        buffer = getattr(sys.stdin, "buffer", None)
-        # bytes, decoded leniently: a non-UTF-8 byte under the C locale must not stop the run
-        return decode_bytes(buffer.read()) if buffer is not None else sys.stdin.read()
-    except (OSError, UnicodeDecodeError) as exc:
+        # bytes, decoded by the one decoder of `parse` and `file:` (BOM, CR, bad UTF-8)
+        buffer = getattr(sys.stdin, "buffer", None)  # a test's StringIO has none
+        return decode_text(buffer.read() if buffer else
+                           sys.stdin.read().encode("utf-8", "surrogateescape"))
+    except OSError as exc:
         raise InputError("stdin", f"cannot read: {exc}") from exc
 
 
@@ -203,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
 
     snapshots, findings, duration, _ = inspect_all(
         args.targets, config_path=args.config, timeout=args.timeout,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency, check_fixes=args.format == "json",  # the others print none
     )
     v = verdict(snapshots, findings, unreachable=args.unreachable)
     if args.format == "prometheus":

@@ -41,7 +41,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--device", metavar="MODEL", help="NIC model (default virtio-net-pci; 'none': no NIC)"
     )
-    p.add_argument("--mac", help="NIC MAC (default: a free, locally administered one)")
+    p.add_argument(
+        "--mac",
+        help="NIC MAC (default: a free, locally administered one, the same for --dry-run)",
+    )
     p.add_argument("--hub", type=int, metavar="N", help="join hub N (through a hubport)")
     p.add_argument("--bus", help="bus for the NIC (default: chosen; a free root port on q35)")
     p.add_argument(
@@ -63,7 +66,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_common(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument(
-        "--force", action="store_true", help="apply even if it creates a critical finding"
+        "--force",
+        action="store_true",
+        help="apply even if it creates a critical finding or adds to a hub that has one",
     )
     p.set_defaults(func=run)
 

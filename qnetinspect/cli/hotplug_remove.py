@@ -15,11 +15,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "device_del the NIC, wait for QEMU's DEVICE_DELETED, then netdev_del its backend. "
             "A PCI NIC is released only by a running guest OS: a paused or OS-less guest never "
-            "releases it."
+            "releases it. A legacy -net nic/-nic NIC (no device id) is removed by its QOM path; "
+            "a -net hub port stays."
         ),
     )
     p.add_argument("target", metavar="TARGET", help="QMP socket path, unix:PATH or tcp:HOST:PORT")
-    p.add_argument("device_id", metavar="DEVICE_ID", help="the NIC's device id")
+    p.add_argument(
+        "device_id",
+        metavar="DEVICE_ID",
+        help="the NIC's device id (or its info network name, e.g. e1000.0, for a legacy NIC)",
+    )
     p.add_argument(
         "--keep-netdev",
         action="store_true",

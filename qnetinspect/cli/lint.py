@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from qnetinspect.cli import exit_codes
+from qnetinspect.cli import exit_codes, helptext
 from qnetinspect.errors import InputError, UsageError
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "lint",
         help="predict and check the network of a QEMU command line, without running it",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=helptext.description(__doc__),
     )
     add_argv_arguments(p)
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")

@@ -67,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "dot":
         from qnetinspect.report.dot import render_dot
 
-        text = render_dot(snapshots)
+        text = render_dot(snapshots, findings)
     elif args.format == "mermaid":
         from qnetinspect.report.dot import render_mermaid
 
-        text = render_mermaid(snapshots)
+        text = render_mermaid(snapshots, findings)
     else:
         from qnetinspect.report.text import render_text
 

@@ -22,7 +22,7 @@ from qnetinspect.errors import CommandFailed, HotplugError, TargetError, UsageEr
 from qnetinspect.hotplug import audit
 from qnetinspect.hotplug.plan import Plan, PlanContext, QmpCommand, refuse_critical
 from qnetinspect.hotplug.schema import NetdevSchema
-from qnetinspect.models import Snapshot, Topology
+from qnetinspect.models import QomNic, Snapshot, Topology
 from qnetinspect.parse import parse_info_network
 from qnetinspect.qmp.session import QmpSession
 
@@ -171,12 +171,14 @@ async def read_context(
     version = await _version_key(session)
     schema = await read_schema(session, version)
     nic_models, pci_models = await read_nic_models(session, version)
-    machine, peripheral = await session.execute_many(
+    machine, peripheral, unattached = await session.execute_many(
         [
             ("qom-get", {"path": "/machine", "property": "type"}),
             ("qom-list", {"path": "/machine/peripheral"}),
+            ("qom-list", {"path": "/machine/unattached"}),
         ]
     )
+    legacy = await _legacy_nics(session, unattached, nic_models)
     device_ids: set[str] = set()
     root_ports: list[str] = []
     if isinstance(peripheral, list):
@@ -208,7 +210,44 @@ async def read_context(
         root_ports=tuple(root_ports),
         device_ids=frozenset(device_ids),
         others=tuple(others),
+        legacy_nics=legacy,
     )
+
+
+async def _legacy_nics(
+    session: QmpSession, unattached: object, nic_models: frozenset[str] | set[str] | None
+) -> tuple[QomNic, ...] | None:
+    """NICs QEMU made without an id (``-net nic``, ``-nic``): they live under
+    /machine/unattached as ``device[N]``, and that path is what ``device_del`` takes."""
+    if not isinstance(unattached, list) or not nic_models:
+        return None
+    found: list[tuple[str, str]] = []
+    for entry in unattached:
+        m = _CHILD.fullmatch(str(entry.get("type", ""))) if isinstance(entry, dict) else None
+        if m is not None and m.group(1) in nic_models:
+            found.append((f"/machine/unattached/{entry['name']}", m.group(1)))
+    if not found:
+        return ()
+    replies = await session.execute_many(
+        [
+            ("qom-get", {"path": path, "property": prop})
+            for path, _ in found
+            for prop in ("netdev", "mac")
+        ]
+    )
+    out: list[QomNic] = []
+    for i, (path, model) in enumerate(found):
+        netdev, mac = replies[2 * i], replies[2 * i + 1]
+        out.append(
+            QomNic(
+                path=path,
+                id="",
+                type=model,
+                netdev=netdev if isinstance(netdev, str) and netdev else None,
+                mac=mac if isinstance(mac, str) else None,
+            )
+        )
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------- applying
@@ -441,7 +480,8 @@ async def _unplug(session: QmpSession, cmd: QmpCommand, device_id: str, timeout:
         with anyio.move_on_after(timeout):
             async for event in listener:
                 data: Any = event.get("data", {})
-                if isinstance(data, dict) and data.get("device") == device_id:
+                # an id-less (legacy) NIC is removed by path: its event has only "path"
+                if isinstance(data, dict) and device_id in (data.get("device"), data.get("path")):
                     return True
     return False
 

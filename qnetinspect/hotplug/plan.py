@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,9 @@ class PlanContext:
     root_ports: tuple[str, ...] = ()
     device_ids: frozenset[str] = frozenset()  # every id under /machine/peripheral
     others: tuple[Snapshot, ...] = ()  # other inspected VMs: MACs must be unique across them
+    #: NICs without an id (legacy ``-net nic``/``-nic``) found in QOM: their path is what
+    #: ``device_del`` takes; ``netdev`` is the hub port or backend they sit on. None = not read.
+    legacy_nics: tuple[QomNic, ...] | None = None
 
     @property
     def is_q35(self) -> bool:
@@ -232,8 +236,13 @@ def plan_add(snapshot: Snapshot, request: AddRequest, context: PlanContext | Non
         nic_id = ids.check_id(request.nic_id, "NIC id") if request.nic_id else f"{netdev_id}-nic"
         ids.check_unique(nic_id, taken, "NIC id", target)
         taken_macs = ids.macs_in([snapshot, *ctx.others])
+        # seeded by the VM and the NIC id, not random: a --dry-run and the apply that follows
+        # it (two runs) show and send the same MAC
+        seed = random.Random(f"{target}\0{snapshot.vm.name or ''}\0{nic_id}")
         mac = (
-            ids.check_mac(request.mac, taken_macs) if request.mac else ids.generate_mac(taken_macs)
+            ids.check_mac(request.mac, taken_macs)
+            if request.mac
+            else ids.generate_mac(taken_macs, seed)
         )
         dev: dict[str, Any] = {"driver": model, "id": nic_id, "netdev": netdev_id, "mac": mac}
         bus = _choose_bus(model, request.bus, ctx, notes)
@@ -353,18 +362,37 @@ def plan_remove(
     topo = snapshot.topology
     if topo is None:
         raise HotplugError(f"{snapshot.target}: no topology to plan against (it was not read)")
-    nic, netdev, _hub = find_nic(topo, device_id)
+    nic, netdev, hub = find_nic(topo, device_id)
     qom = {n.id: n for n in snapshot.qom_nics}
-    if qom and device_id not in qom and device_id not in ctx.device_ids:
-        raise UsageError(
-            f"NIC {device_id!r} was not added with -device id=...: board and legacy NICs "
-            "(-net nic, -nic) cannot be unplugged"
-        )
+    notes: list[str] = []
+    legacy: QomNic | None = None
+    if device_id not in qom and device_id not in ctx.device_ids:
+        legacy = _legacy_nic(nic, netdev, ctx)
+        if legacy is None and (qom or ctx.device_ids or ctx.legacy_nics is not None):
+            raise UsageError(
+                f"NIC {device_id!r} cannot be removed: it has no device id (a board or legacy "
+                "-net nic/-nic NIC) and QEMU's object tree shows no path for it that "
+                "device_del would take"
+            )
     if device_id in qom and qom[device_id].netdev:
         netdev = qom[device_id].netdev
-    commands = [QmpCommand("device_del", {"id": device_id})]
-    notes: list[str] = []
+    handle = legacy.path if legacy is not None else device_id
+    commands = [QmpCommand("device_del", {"id": handle})]
     absent = [device_id]
+    if legacy is not None:
+        notes.append(
+            f"{device_id} has no device id (legacy -net nic/-nic): device_del takes its QOM "
+            f"path {legacy.path}"
+        )
+        if hub is not None:
+            # -net clients are not netdevs to QEMU: netdev_del refuses them ("is not a
+            # netdev"); a -nic backend is a netdev and goes the usual way
+            notes.append(
+                f"its hub port {netdev} of hub {hub} was made by -net, which netdev_del cannot "
+                "delete, so it stays"
+            )
+            keep_netdev = True
+            netdev = None
     model = nic.model or ""
     is_pci = (
         model in ctx.pci_models
@@ -373,8 +401,9 @@ def plan_remove(
     )
     if is_pci and snapshot.vm.status in ("paused", "prelaunch", "inmigrate", "suspended"):
         notes.append(
-            f"the guest is {snapshot.vm.status}: a PCI NIC is released only when a running guest "
-            "OS acknowledges the unplug, so DEVICE_DELETED may never come"
+            f"the guest is {snapshot.vm.status}, not running: a PCI NIC is released only when a "
+            "running guest OS acknowledges the unplug, so the unplug stays pending (no "
+            "DEVICE_DELETED) until the guest runs and acknowledges it"
         )
     after = _remove_nic(topo, device_id, drop_backend=not keep_netdev)
     if netdev and not keep_netdev:
@@ -399,8 +428,22 @@ def plan_remove(
         new_findings=new_findings(snapshot, new_snapshot, ctx.others),
         notes=tuple(notes),
         expect_absent=tuple(absent),
-        wait_deleted=device_id,
+        wait_deleted=handle,
     )
+
+
+def _legacy_nic(nic: NetClient, netdev: str | None, ctx: PlanContext) -> QomNic | None:
+    """The QOM object of an id-less NIC: the one on the same hub port / backend, else the one
+    with the same model and MAC."""
+    found = ctx.legacy_nics or ()
+    if netdev:
+        for q in found:
+            if q.netdev == netdev:
+                return q
+    for q in found:
+        if q.mac and nic.mac and q.mac.lower() == nic.mac.lower() and q.type == nic.model:
+            return q
+    return None
 
 
 def _remove_nic(topo: Topology, name: str, *, drop_backend: bool) -> Topology:
@@ -459,6 +502,34 @@ def _key(f: Finding) -> tuple[str, str, int | None, tuple[str, ...]]:
 def new_findings(
     before: Snapshot, after: Snapshot, others: Sequence[Snapshot] = ()
 ) -> tuple[Finding, ...]:
-    """Findings present after the change and not before (the rules run on both)."""
+    """Findings present after the change and not before (the rules run on both).
+
+    A critical hub finding that was there before counts as new when the change gives that hub
+    more members: joining a NAT+external hub deepens the leak, it does not leave it alone.
+    """
     old = {_key(f) for f in rules.evaluate([before, *others], None)}
-    return tuple(f for f in rules.evaluate([after, *others], None) if _key(f) not in old)
+    grown = _grown_hubs(before.topology, after.topology)
+    out: list[Finding] = []
+    for f in rules.evaluate([after, *others], None):
+        if _key(f) not in old:
+            out.append(f)
+        elif (
+            f.target == after.target
+            and f.hub is not None
+            and f.hub in grown
+            and f.severity >= Severity.CRITICAL
+        ):
+            out.append(
+                dataclasses.replace(
+                    f, message=f"{f.message} (this change adds a member to hub {f.hub})"
+                )
+            )
+    return tuple(out)
+
+
+def _grown_hubs(before: Topology | None, after: Topology | None) -> set[int]:
+    """Hubs with more ports after the change than before."""
+    if before is None or after is None:
+        return set()
+    sizes = {h.id: len(h.ports) for h in before.hubs}
+    return {h.id for h in after.hubs if len(h.ports) > sizes.get(h.id, 0)}

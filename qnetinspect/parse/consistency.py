@@ -177,9 +177,10 @@ def _starts_section(line: str, odd: bool) -> bool:
 
 
 def _looks_odd(t: Topology) -> bool:
-    """Signs of a cut listing: unread lines, or a pair QEMU never makes (NIC with NIC, backend
-    with backend)."""
-    if t.unparsed:
+    """Signs that a client line was slipped in before a hub's ports: a port or peer line that
+    could not be read where it stands (a stray line of other text is no such sign), or a pair
+    QEMU never makes (NIC with NIC, backend with backend)."""
+    if any(u.text.startswith(" \\ ") for u in t.unparsed):
         return True
     return any(c.peer is not None and c.is_nic == c.peer.is_nic for c in t.clients)
 

@@ -32,15 +32,21 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from qnetinspect.models import Filter, Hub, HubPort, NetClient, Topology, UnparsedLine
 from qnetinspect.parse.consistency import check_listing
 from qnetinspect.parse.untrusted import valid_text
 
-__all__ = ["parse_client_info", "parse_client_line", "parse_filter_props", "parse_info_network"]
+__all__ = [
+    "line_kind",
+    "parse_client_info",
+    "parse_client_line",
+    "parse_filter_props",
+    "parse_info_network",
+]
 
 # <name>: [index=<q>,]type=<type>,<info>   (names never contain ':'; info may contain anything;
 # QEMU always prints the comma after the type, so a line cut inside the type is not a client)
@@ -83,18 +89,19 @@ def parse_kv(text: str) -> dict[str, str]:
         pairs = [piece.split("=", 1) for piece in text.split(",")]
         if len(pairs) == len({k for k, _ in pairs}):
             return dict(pairs)
-    out: dict[str, str] = {}
-    last: str | None = None
+    # pieces are collected and joined once: adding to a growing string value is quadratic on a
+    # long line of repeated keys
+    parts: dict[str, list[str]] = {}
+    last: list[str] | None = None
     for piece in text.split(","):
         key, eq, value = piece.partition("=")
-        if eq and _KEY.match(key) and key not in out:
-            out[key] = value
-            last = key
+        if eq and _KEY.match(key) and key not in parts:
+            last = parts[key] = [value]
         elif last is not None:
-            out[last] += "," + piece
+            last.append(piece)
         else:
             return {}
-    return out
+    return {key: ",".join(pieces) for key, pieces in parts.items()}
 
 
 @functools.lru_cache(maxsize=4096)  # results are read-only; info strings repeat a lot
@@ -451,24 +458,87 @@ def _guess_type(name: str, info: str) -> str:
     return "unknown"
 
 
-def parse_info_network(text: str) -> Topology:
+def parse_info_network(text: str, *, pasted: bool = False) -> Topology:
     """Parse ``info network`` text; never raises, unreadable lines go to ``unparsed``.
+
+    ``pasted``: the text came from a person (file, stdin, ``parse``), not from QEMU. When it
+    shows signs of pasting, or leaves lines unparsed, it is read again through the paste
+    reading step (parse/paste.py), which records what it did in ``removed`` and ``notes``.
+    QEMU's own replies (live, capture JSON) are read exactly: no heuristic may be triggered by a
+    string a VM controls.
 
     The result carries the structural cross-checks of ``parse/consistency.py``
     (``Topology.contradictions`` and ``alternatives``).
     """
     text = valid_text(text)  # a lone surrogate from a peer must not reach an encoder later
-    return check_listing(_parse(text), text, _parse)
+    topology = _parse(text)
+    if pasted:
+        from qnetinspect.parse.paste import looks_pasted, normalize_paste
+
+        if topology.unparsed or looks_pasted(text):
+            read = normalize_paste(text)
+            topology = replace(_parse_lines(read.lines), removed=read.removed, notes=read.notes)
+            # the cross-checks read the lines as the paste step left them (same numbers)
+            text = _renumbered(read.lines)
+    return check_listing(topology, text, _parse)
 
 
 def _parse(text: str) -> Topology:
-    """The parser proper (no cross-checks)."""
-    parser = _Parser()
+    """The parser proper (no cross-checks, no paste reading)."""
+    return _parse_lines(_numbered(text))
+
+
+def _renumbered(lines: Iterable[tuple[int, str]]) -> str:
+    """Numbered lines back to a text in which each sits on its own line number ("" when the
+    numbers do not rise: then only the checks that need no text run)."""
+    out: list[str] = []
+    for no, line in lines:
+        if no <= len(out):
+            return ""
+        out.extend([""] * (no - len(out) - 1))
+        out.append(line)
+    return "\n".join(out)
+
+
+def _numbered(text: str) -> Iterator[tuple[int, str]]:
     # split on "\n" only (HMP over QMP ends lines with "\r\n"): line numbers match an editor's
     for no, line in enumerate(text.split("\n"), start=1):
         if line.endswith("\r"):
             line = line.rstrip("\r")
+        yield no, line
+
+
+def _parse_lines(lines: Iterable[tuple[int, str]]) -> Topology:
+    parser = _Parser()
+    for no, line in lines:
         if not line.strip():
             continue
         parser.feed(no, line)
     return parser.finish()
+
+
+def line_kind(text: str) -> str | None:
+    """What one line is on its own, as QEMU prints it, or None when it is none of them:
+    ``hub``, ``vlan``, ``no-vlan``, ``filters``, ``filter``, ``port-client`` (a hub port with
+    its peer, or a peer line), ``port`` (a port alone), ``client``, ``vlan-entry``."""
+    if text.startswith(BACKSLASH_PREFIX):
+        rest = text[len(BACKSLASH_PREFIX) :]
+        if parse_client_line(rest) is not None:
+            return "port-client"
+        m = _PORT_WITH_PEER.match(rest)
+        if m:
+            return "port-client" if parse_client_line(m["client"]) is not None else None
+        return "port" if _PORT_ALONE.match(rest) else None
+    if text.startswith("  - "):
+        return "filter" if _FILTER.match(text) else None
+    if text == "filters:":
+        return "filters"
+    if text.startswith("  "):
+        return "vlan-entry" if _VLAN_ENTRY.match(text) else None
+    if _HUB.match(text):
+        return "hub"
+    if _VLAN.match(text):
+        return "vlan"
+    if text == _NO_VLAN:
+        return "no-vlan"
+    return "client" if parse_client_line(text) is not None else None

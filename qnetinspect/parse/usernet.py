@@ -21,7 +21,8 @@ from qnetinspect.models import UsernetForward
 
 __all__ = ["parse_usernet"]
 
-_HEADER = re.compile(r"(?:Hub|VLAN) (?P<hub>-?\d+) \((?P<netdev>.*)\):\Z")
+# leading whitespace: pasted text is often indented (QEMU prints the header in column 0)
+_HEADER = re.compile(r"\s*(?:Hub|VLAN) (?P<hub>-?\d+) \((?P<netdev>.*)\):\s*\Z")
 _ROW = re.compile(
     r"\s*(?P<proto>[A-Z0-9]+)\[(?P<state>[^\]]*)\]\s+(?P<fd>-?\d+)"
     r"\s+(?P<src>\S+)\s+(?P<sport>\d+)\s+(?P<dst>\S+)\s+(?P<dport>\d+)"

@@ -163,6 +163,10 @@ def sanitize_topology(t: Topology) -> Topology:
         unparsed=tuple(
             UnparsedLine(u.line, terminal(u.text), terminal(u.reason)) for u in t.unparsed
         ),
+        removed=tuple(
+            UnparsedLine(u.line, terminal(u.text), terminal(u.reason)) for u in t.removed
+        ),
+        notes=tuple(terminal(n) for n in t.notes),
     )
 
 

@@ -50,17 +50,27 @@ def client_to_dict(c: NetClient) -> dict[str, Any]:
 
 
 def topology_to_dict(t: Topology) -> dict[str, Any]:
-    return {
+    d: dict[str, Any] = {
         "hubs": [
             {"id": h.id, "ports": [{"name": p.name, "peer": _opt(p.peer)} for p in h.ports]}
             for h in t.hubs
         ],
         "clients": [client_to_dict(c) for c in t.clients],
-        "unparsed": [{"line": u.line, "text": u.text} for u in t.unparsed],
+        "unparsed": [_line(u) for u in t.unparsed],
         "dialect": t.dialect,
         # only when the listing contradicts itself (parse/consistency.py): no key otherwise
         **({"contradictions": list(t.contradictions)} if t.contradictions else {}),
     }
+    if t.removed or t.notes:  # only for pasted text: what its reading step took out, and why
+        d["pasted"] = {"notes": list(t.notes), "removed": [_line(u) for u in t.removed]}
+    return d
+
+
+def _line(u: UnparsedLine) -> dict[str, Any]:
+    d: dict[str, Any] = {"line": u.line, "text": u.text}
+    if u.reason:
+        d["reason"] = u.reason
+    return d
 
 
 def _opt(c: NetClient | None) -> dict[str, Any] | None:
@@ -95,7 +105,8 @@ def topology_from_dict(d: Mapping[str, Any]) -> Topology:
             for h in d.get("hubs", [])
         ),
         clients=tuple(client_from_dict(c) for c in d.get("clients", [])),
-        unparsed=tuple(UnparsedLine(line=u["line"], text=u["text"]) for u in d.get("unparsed", [])),
+        unparsed=tuple(UnparsedLine(line=u["line"], text=u["text"], reason=u.get("reason", ""))
+                       for u in d.get("unparsed", [])),
         dialect=d.get("dialect", "hub"),
     )
 

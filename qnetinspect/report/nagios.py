@@ -49,10 +49,12 @@ def verdict(
         counts[f.severity.label] += 1
         state = worse(state, _SEVERITY_STATE[f.severity])
     down = tuple(s for s in snapshots if s.error is not None)
-    if down:
-        state = worse(state, UNREACHABLE_STATES[unreachable])
-    if any(s.error is not None and s.error.kind == "internal" for s in down):
-        state = worse(state, UNKNOWN)  # our own failure is never OK, whatever --unreachable says
+    for s in down:
+        # text with nothing readable in it is the plugin's own failure to read (UNKNOWN),
+        # whatever --unreachable says about VMs that are down: nothing read is never OK;
+        # an internal failure (a bug of ours) is never OK either
+        ours = s.error is not None and s.error.kind in ("unreadable", "internal")
+        state = worse(state, UNKNOWN if ours else UNREACHABLE_STATES[unreachable])
     return Verdict(state=state, vms=len(snapshots), unreachable=down, counts=counts)
 
 
@@ -98,14 +100,21 @@ def render_nagios(
         named = ", ".join(f"{f.rule} on {_where(f, labels)}" for f in of_sev[:_NAMED])
         more = f", +{len(of_sev) - _NAMED} more" if len(of_sev) > _NAMED else ""
         parts.append(f"{len(of_sev)} {sev.label} ({named}{more})")
-    if v.unreachable:
-        names = ", ".join(f"{s.target}: {s.error.kind}" for s in v.unreachable if s.error)
-        parts.append(f"{len(v.unreachable)} unreachable ({names})")
+    unreadable = [s for s in v.unreachable if s.error and s.error.kind == "unreadable"]
+    down = [s for s in v.unreachable if s.error and s.error.kind != "unreadable"]
+    if down:
+        names = ", ".join(f"{s.target}: {s.error.kind}" for s in down if s.error)
+        parts.append(f"{len(down)} unreachable ({names})")
+    if unreadable:  # the reason goes in the status line: a plugin's failure is one line
+        # "|" would start the perfdata: the reason quotes text we could not read
+        names = ", ".join(f"{s.target}: {_one_line(s.error.message).replace('|', '/')}"
+                          for s in unreadable if s.error)
+        parts.append(f"{len(unreadable)} unreadable ({names})")
     summary = "; ".join(parts) if parts else "no problems"
     noun = "VM" if v.vms == 1 else "VMs"
     summary = nagios(summary)
     lines = [f"QNETINSPECT {v.name} - {v.vms} {noun}: {summary} | {_perf(v, duration)}"]
-    for s in v.unreachable:
+    for s in down:
         assert s.error is not None
         who = f"{s.label} ({s.target})" if s.label != s.target else s.target
         lines.append(nagios(f"UNREACHABLE {who}: {s.error.kind}: {_one_line(s.error.message)}"))

@@ -61,6 +61,29 @@ def render_findings_section(findings: Sequence[Finding]) -> list[str]:
     return out
 
 
+def pasted_lines(t: Topology, limit: int = 10) -> list[str]:
+    """``Read as pasted text:`` what the reading step did, and the lines it took out."""
+    out = ["Read as pasted text:"]
+    out += [f"  {note}" for note in t.notes]
+    if t.removed:
+        n = len(t.removed)
+        out.append(f"  {n} line{'s' * (n != 1)} taken out:")
+        out += [f"    line {u.line}: {u.text!r} ({u.reason})" for u in t.removed[:limit]]
+        if n > limit:
+            out.append(f"    ... {n - limit} more")
+    return out
+
+
+def unparsed_lines(t: Topology, limit: int = 10) -> list[str]:
+    """``Unparsed lines (N):`` and the first ``limit`` of them with their reasons."""
+    n = len(t.unparsed)
+    out = [f"Unparsed lines ({n}):"]
+    out += [f"  line {u.line}: {u.text!r}  ({u.reason})" for u in t.unparsed[:limit]]
+    if n > limit:
+        out.append(f"  ... {n - limit} more")
+    return out
+
+
 def render_text(snapshots: Sequence[Snapshot], findings: Sequence[Finding]) -> str:
     """Every VM in target order; an unreachable one shows its error kind and message.
 
@@ -85,6 +108,10 @@ def render_text(snapshots: Sequence[Snapshot], findings: Sequence[Finding]) -> s
                     f"{u.dst_addr}:{u.dst_port}"
                     for u in s.usernet
                 )
+            if s.topology.notes or s.topology.removed:
+                lines.extend(pasted_lines(s.topology, limit=5))
+            if s.topology.unparsed:
+                lines.extend(unparsed_lines(s.topology, limit=5))
             mine = [render_finding(f) for f in findings if f.target == s.target]
             lines.extend(mine or ["no findings"])
         else:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from qnetinspect.models import Finding, Snapshot, Topology
+from qnetinspect.rules._verify import verify_fixes
 from qnetinspect.rules.base import Rule
 from qnetinspect.rules.bridged_externals import BridgedExternals
 from qnetinspect.rules.dangling_backend import DanglingBackend
@@ -32,6 +33,7 @@ from qnetinspect.rules.nat_external_hub import NatExternalHub
 from qnetinspect.rules.nic_without_backend import NicWithoutBackend
 from qnetinspect.rules.segments import GlobalSegment, global_segments
 from qnetinspect.rules.socket_disconnected import SocketDisconnected
+from qnetinspect.rules.unparsed_lines import UnparsedLines
 
 if TYPE_CHECKING:
     from qnetinspect.config import Config
@@ -60,6 +62,7 @@ RULES: tuple[Rule, ...] = (
     EmulatedNic(),
     LegacyNet(),
     InconsistentListing(),
+    UnparsedLines(),
 )
 
 _BY_SLUG = {r.slug: r for r in RULES}
@@ -84,10 +87,26 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     )
 
 
-def evaluate(snapshots: Sequence[Snapshot], config: Config | None = None) -> list[Finding]:
+def evaluate(
+    snapshots: Sequence[Snapshot], config: Config | None = None, *, check_fixes: bool = True
+) -> list[Finding]:
     """Run the catalogue. Snapshots with ``error`` set or no topology are skipped. ``config``
-    disables rules, overrides severities and drops suppressed findings."""
+    disables rules, overrides severities and drops suppressed findings. ``check_fixes``: each
+    fix a rule can apply (``Rule.fixed``) is applied and re-checked before it is offered
+    (off for outputs that print no fix: Nagios, Prometheus)."""
     readable = [s for s in snapshots if s.error is None and s.topology is not None]
+    findings = _run(readable, config)
+    if check_fixes:
+        fixers = {r.slug: r.fixed for r in RULES if type(r).fixed is not Rule.fixed}
+        findings = verify_fixes(
+            findings, {s.target: s for s in readable}, fixers, lambda s: _run([s], None)
+        )
+    if config is not None:
+        findings = list(_apply_config(findings, readable, config))
+    return sort_findings(findings)
+
+
+def _run(readable: Sequence[Snapshot], config: Config | None) -> list[Finding]:
     findings: list[Finding] = []
     for rule in RULES:
         if config is not None and not config.rule_enabled(rule.slug):
@@ -98,9 +117,7 @@ def evaluate(snapshots: Sequence[Snapshot], config: Config | None = None) -> lis
         for snap in readable:
             assert snap.topology is not None
             findings.extend(rule.check(snap, snap.topology))
-    if config is not None:
-        findings = list(_apply_config(findings, readable, config))
-    return sort_findings(findings)
+    return findings
 
 
 def _apply_config(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from qnetinspect.models import Hub, NetClient, Topology
 
@@ -189,20 +190,33 @@ def hub_origin(hub: Hub) -> str:
     return text
 
 
-def split_hub(
+@dataclass(frozen=True, slots=True)
+class SplitPair:
+    """One NIC-backend pair of a split hub. ``nic`` None: a new NIC (``model``, ``new_mac``);
+    ``backend`` None: a new ``-netdev user`` for a spare NIC."""
+
+    netdev_id: str
+    backend: NetClient | None
+    nic: NetClient | None
+    model: str | None = None
+    new_mac: str | None = None
+
+
+def split_plan(
     hub: Hub, backends: Iterable[NetClient] | None = None, *, spare_nics: str = "name"
-) -> str:
-    """Command-line text giving each backend of ``hub`` its own NIC, so no hub is needed.
+) -> tuple[list[SplitPair], list[NetClient]]:
+    """How ``split_hub`` pairs the hub's clients: (pairs, spare NICs left unpaired).
 
     NICs are handed to backends in creation order; a backend left without a NIC gets a new one
-    (the model of the hub's first NIC, else ``virtio-net-pci``). NICs left over are named
-    (``spare_nics="name"``) or each get a ``-netdev user`` of their own (``"user"``).
+    (the model of the hub's first NIC, else ``virtio-net-pci``, and a MAC of its own outside
+    QEMU's defaults). NICs left over each get a ``-netdev user`` of their own
+    (``spare_nics="user"``) or are returned as spare (``"name"``).
     """
     nics = list(hub_nics(hub))
     chosen = list(hub_backends(hub) if backends is None else backends)
-    parts: list[str] = []
     used_ids: set[str] = set()
     counters: dict[str, int] = {}
+    taken_macs = {n.mac for n in nics if n.mac}
 
     def new_id(backend: NetClient | None, role: str) -> str:
         n = counters.get(role, 0)
@@ -214,21 +228,112 @@ def split_hub(
         used_ids.add(netdev_id)
         return netdev_id
 
+    out: list[SplitPair] = []
     for i, backend in enumerate(chosen):
         netdev_id = new_id(backend, "nat" if backend.is_nat else "ext")
         nic = nics[i] if i < len(nics) else None
-        model = None if nic is not None else (nics[0].model if nics else None)
-        parts.append(f"{netdev_option(backend, netdev_id)} {device_option(nic, netdev_id, model)}")
+        if nic is not None:
+            out.append(SplitPair(netdev_id, backend, nic))
+            continue
+        k = 0
+        mac = suggested_mac("split", str(hub.id), netdev_id)
+        while mac in taken_macs or DEFAULT_MAC.match(mac):
+            k += 1
+            mac = suggested_mac("split", str(hub.id), netdev_id, str(k))
+        taken_macs.add(mac)
+        out.append(SplitPair(netdev_id, backend, None, nics[0].model if nics else None, mac))
     leftover = nics[len(chosen) :]
-    if leftover and spare_nics == "user":
-        for nic in leftover:
-            netdev_id = new_id(None, "net")
-            parts.append(f"-netdev user,id={netdev_id} {device_option(nic, netdev_id)}")
-    elif leftover:
+    if spare_nics == "user":
+        out += [SplitPair(new_id(None, "net"), None, nic) for nic in leftover]
+        leftover = []
+    return out, leftover
+
+
+def split_hub(
+    hub: Hub, backends: Iterable[NetClient] | None = None, *, spare_nics: str = "name"
+) -> str:
+    """Command-line text giving each backend of ``hub`` its own NIC, so no hub is needed (the
+    pairing is ``split_plan``'s)."""
+    planned, leftover = split_plan(hub, backends, spare_nics=spare_nics)
+    parts: list[str] = []
+    for pair in planned:
+        if pair.backend is None:
+            parts.append(
+                f"-netdev user,id={pair.netdev_id} {device_option(pair.nic, pair.netdev_id)}"
+            )
+            continue
+        device = device_option(pair.nic, pair.netdev_id, pair.model)
+        if pair.new_mac:
+            device += f",mac={pair.new_mac}"
+        parts.append(f"{netdev_option(pair.backend, pair.netdev_id)} {device}")
+    if leftover:
         parts.append(
             f"(then give {join(names(leftover))} a backend of its own the same way, or remove it)"
         )
     return " ".join(parts)
+
+
+def split_topology(
+    topology: Topology,
+    hub: Hub,
+    backends: Iterable[NetClient] | None = None,
+    *,
+    spare_nics: str = "name",
+) -> Topology:
+    """``topology`` as it is once ``split_hub``'s fix is applied: the hub gone, its clients in
+    the planned pairs (hub members the fix does not name are dropped with the hub)."""
+    planned, leftover = split_plan(hub, backends, spare_nics=spare_nics)
+    clients: list[NetClient] = list(topology.clients)
+    for i, pair in enumerate(planned):
+        backend = (
+            replace(pair.backend, name=pair.netdev_id, peer=None)
+            if pair.backend is not None
+            else NetClient(pair.netdev_id, "user", info={"net": "10.0.2.0", "restrict": "off"})
+        )
+        if pair.nic is not None:
+            nic = replace(pair.nic, peer=backend)
+        else:
+            model = pair.model or "virtio-net-pci"
+            nic = NetClient(
+                f"split-nic{hub.id}_{i}", "nic",
+                info={"model": model, "macaddr": pair.new_mac or ""},
+                info_raw=f"model={model},macaddr={pair.new_mac}", peer=backend,
+            )
+        clients.append(nic)
+    clients += [replace(n, peer=None) for n in leftover]
+    return replace(
+        topology, hubs=tuple(h for h in topology.hubs if h.id != hub.id), clients=tuple(clients)
+    )
+
+
+def with_nic_info(topology: Topology, name: str, **changes: str) -> Topology:
+    """``topology`` with the NIC ``name``'s info fields changed (``model=``, ``macaddr=``),
+    wherever it is (hub port, pair, every queue): how a one-option fix is applied."""
+
+    def fix(c: NetClient | None) -> NetClient | None:
+        if c is None:
+            return None
+        if c.is_nic and c.name == name:
+            info = {**c.info, **changes}
+            raw = ",".join(f"{k}={v}" for k, v in info.items())
+            return replace(c, info=info, info_raw=raw, peer=fix(c.peer))
+        return replace(c, peer=fix(c.peer)) if c.peer is not None else c
+
+    hubs = tuple(
+        replace(h, ports=tuple(replace(p, peer=fix(p.peer)) for p in h.ports))
+        for h in topology.hubs
+    )
+    clients = tuple(x for x in (fix(c) for c in topology.clients) if x is not None)
+    return replace(topology, hubs=hubs, clients=clients)
+
+
+_FIX_MAC = re.compile(r"(?:mac|macaddr)=([0-9a-fA-F:]{17})")
+
+
+def fix_mac(fix: str) -> str | None:
+    """The MAC a fix text sets (``mac=`` / ``macaddr=``), if any."""
+    m = _FIX_MAC.search(fix)
+    return m.group(1).lower() if m else None
 
 
 def nic_netdevs(topology: Topology) -> dict[str, str | None]:

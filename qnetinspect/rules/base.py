@@ -55,6 +55,12 @@ class Rule:
         """Findings across every readable VM (cross-VM rules)."""
         return ()
 
+    def fixed(self, topology: Topology, finding: Finding) -> Topology | None:
+        """``topology`` with ``finding``'s fix applied, for rules whose fix rewires the VM
+        (the registry re-runs the rules on it before the fix is offered); None: not such a
+        fix."""
+        return None
+
     def finding(
         self,
         target: str,

@@ -3,7 +3,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from qnetinspect.models import Finding, Severity, Snapshot, Topology
-from qnetinspect.rules._common import describe, hub_backends, hub_origin, join, split_hub
+from qnetinspect.rules._common import (
+    describe,
+    hub_backends,
+    hub_origin,
+    join,
+    split_hub,
+    split_topology,
+)
 from qnetinspect.rules.base import Rule
 
 
@@ -37,3 +44,9 @@ class BridgedExternals(Rule):
                 clients=[b.name for b in external],
                 fix=f"{split_hub(hub, external)} ({hub_origin(hub)})",
             )
+
+    def fixed(self, topology: Topology, finding: Finding) -> Topology | None:
+        hub = topology.hub(finding.hub) if finding.hub is not None else None
+        if hub is None:
+            return None
+        return split_topology(topology, hub, [b for b in hub_backends(hub) if b.is_external])

@@ -6,12 +6,14 @@ from qnetinspect.models import Finding, Severity, Snapshot, Topology
 from qnetinspect.rules._common import (
     DEFAULT_MAC,
     describe,
+    fix_mac,
     hub_of,
     join,
     nic_netdevs,
     nic_with_mac,
     suggested_mac,
     unique,
+    with_nic_info,
 )
 from qnetinspect.rules.base import Rule
 
@@ -55,3 +57,9 @@ class DefaultMac(Rule):
                     clients=[nic.name, *(b.name for b in external)],
                     fix=nic_with_mac(nic, netdevs.get(nic.name), new, hub is not None),
                 )
+
+    def fixed(self, topology: Topology, finding: Finding) -> Topology | None:
+        mac = fix_mac(finding.fix)
+        if mac is None or not finding.clients:
+            return None
+        return with_nic_info(topology, finding.clients[0], macaddr=mac)

@@ -20,6 +20,20 @@ class _Nic:
     hub: int | None
     netdev: str | None
     root: int | None
+    #: its segment's backends are all user NAT: frames never leave the VM (each slirp is its
+    #: own network), so it never meets another VM's NIC
+    isolated: bool = False
+
+    @property
+    def target(self) -> str:
+        return self.snapshot.target
+
+
+def _could_meet(a: _Nic, b: _Nic) -> bool:
+    """Two NICs on different segments that a later cable or bridge could still join."""
+    if a.target == b.target:
+        return True  # one guest: two interfaces with one MAC confuse it even apart
+    return not (a.isolated or b.isolated)
 
 
 class DuplicateMac(Rule):
@@ -28,8 +42,9 @@ class DuplicateMac(Rule):
     Why it matters: on one L2 segment (the same hub, or VMs linked through socket, stream,
     dgram, multicast or a bridge) switches and guests cannot tell the NICs apart: frames go to
     the wrong one, ARP flaps, DHCP hands both the same lease. Critical when the NICs share a
-    segment; a warning when they do not yet (the next cable or bridge joins them). QEMU accepts
-    duplicate MACs silently.
+    segment; a warning when they do not yet (the next cable or bridge joins them). NICs of
+    different VMs whose segments are only user-mode NAT never meet (each ``user`` backend is a
+    network of its own): no finding. QEMU accepts duplicate MACs silently.
 
     How to fix: give every NIC its own MAC with ``mac=``, e.g. ``-device
     e1000,netdev=net1,mac=52:54:00:8c:1f:02`` (legacy: ``-net nic,macaddr=...``); the
@@ -48,6 +63,12 @@ class DuplicateMac(Rule):
             assert snap.topology is not None
             hubs = hub_of(snap.topology)
             netdevs = nic_netdevs(snap.topology)
+            isolated = {
+                n.name
+                for seg in snap.topology.segments()
+                if seg.backends and all(b.is_nat for b in seg.backends)
+                for n in seg.nics
+            }
             for nic in snap.topology.nics():
                 if nic.mac:
                     by_mac.setdefault(nic.mac, []).append(
@@ -57,6 +78,7 @@ class DuplicateMac(Rule):
                             hubs.get(nic.name),
                             netdevs.get(nic.name),
                             roots.get((snap.target, nic.name)),
+                            nic.name in isolated,
                         )
                     )
         for mac, nics in sorted(by_mac.items()):
@@ -65,67 +87,87 @@ class DuplicateMac(Rule):
             yield from self._for_mac(mac, nics)
 
     def _for_mac(self, mac: str, nics: list[_Nic]) -> Iterator[Finding]:
-        keeper = min(nics, key=lambda n: n.snapshot.target)  # first NIC of the first VM
-        per_root: dict[int, int] = {}
+        per_root: dict[int, list[_Nic]] = {}
         for n in nics:
             if n.root is not None:
-                per_root[n.root] = per_root.get(n.root, 0) + 1
-        by_target: dict[str, list[_Nic]] = {}
-        for n in nics:
-            by_target.setdefault(n.snapshot.target, []).append(n)
-        for target, mine in sorted(by_target.items()):
-            label = mine[0].snapshot.label
-            # shared: another NIC with this MAC is on the same (possibly cross-VM) segment
-            shared = any(n.root is not None and per_root[n.root] > 1 for n in mine)
-            hubs = {n.hub for n in mine}
-            hub = hubs.pop() if len(hubs) == 1 else None
-            where = join(
-                n.nic.name + (f" (hub {n.hub})" if n.hub is not None else "") for n in mine
-            )
-            text = f"{label}: NIC{'s' if len(mine) > 1 else ''} {where} "
-            others = len(nics) - len(mine)
-            if others:
-                named = list(
-                    islice(
-                        (
-                            f"{o.snapshot.label}/{o.nic.name}"
-                            for o in nics
-                            if o.snapshot.target != target
-                        ),
-                        _NAMED_OTHERS,
-                    )
-                )
-                more = others - len(named)
-                verb = "use" if len(mine) > 1 else "uses"
-                text += f"{verb} MAC {mac}, as {join(named)}"
-                text += f" and {more} more NICs" if more else ""
-            else:
-                text += f"share MAC {mac}"
-            text += (
-                ": they are on one L2 segment"
-                if shared
-                else ", on separate segments (a conflict once they are joined)"
-            )
-            changes = [
-                nic_with_mac(
-                    n.nic,
-                    n.netdev,
-                    suggested_mac(n.snapshot.label, n.nic.name, mac),
-                    n.hub is not None,
-                )
-                for n in mine
-                if n is not keeper
+                per_root.setdefault(n.root, []).append(n)
+        shared = {root for root, members in per_root.items() if len(members) > 1}
+        # critical: one segment; the message names only the NICs on that segment
+        for root in sorted(shared):
+            members = per_root[root]
+            keeper = min(members, key=lambda n: n.target)  # first NIC of the first VM
+            for target, mine in _by_target(members):
+                others = [o for o in members if o.target != target]
+                yield self._finding(mac, target, mine, others, keeper, shared=True)
+        # warning: apart now, but a cable or bridge could join them
+        rest = [n for n in nics if n.root not in shared]
+        for target, mine in _by_target(rest):
+            others = [
+                o for o in nics
+                if all(o is not m for m in mine) and any(_could_meet(m, o) for m in mine)
             ]
-            fix = (
-                f"give each NIC its own MAC: {' ; '.join(changes)}"
-                if changes
-                else f"keep {mac} here and change the other VMs' NICs"
+            if len(mine) < 2 and not others:
+                continue
+            keeper = min([*mine, *others], key=lambda n: n.target)
+            yield self._finding(mac, target, mine, others, keeper, shared=False)
+
+    def _finding(
+        self,
+        mac: str,
+        target: str,
+        mine: list[_Nic],
+        others: list[_Nic],
+        keeper: _Nic,
+        *,
+        shared: bool,
+    ) -> Finding:
+        label = mine[0].snapshot.label
+        hubs = {n.hub for n in mine}
+        hub = hubs.pop() if len(hubs) == 1 else None
+        where = join(n.nic.name + (f" (hub {n.hub})" if n.hub is not None else "") for n in mine)
+        text = f"{label}: NIC{'s' if len(mine) > 1 else ''} {where} "
+        if others:
+            named = list(
+                islice((f"{o.snapshot.label}/{o.nic.name}" for o in others), _NAMED_OTHERS)
             )
-            yield self.finding(
-                target,
-                text,
-                hub=hub,
-                clients=[n.nic.name for n in mine],
-                fix=fix,
-                severity=Severity.CRITICAL if shared else Severity.WARNING,
+            more = len(others) - len(named)
+            verb = "use" if len(mine) > 1 else "uses"
+            text += f"{verb} MAC {mac}, as {join(named)}"
+            text += f" and {more} more NICs" if more else ""
+        else:
+            text += f"share MAC {mac}"
+        text += (
+            ": they are on one L2 segment"
+            if shared
+            else ", on separate segments (a conflict once they are joined)"
+        )
+        changes = [
+            nic_with_mac(
+                n.nic,
+                n.netdev,
+                suggested_mac(n.snapshot.label, n.nic.name, mac),
+                n.hub is not None,
             )
+            for n in mine
+            if n is not keeper
+        ]
+        fix = (
+            f"give each NIC its own MAC: {' ; '.join(changes)}"
+            if changes
+            else f"keep {mac} here and change the other VMs' NICs"
+        )
+        return self.finding(
+            target,
+            text,
+            hub=hub,
+            clients=[n.nic.name for n in mine],
+            fix=fix,
+            severity=Severity.CRITICAL if shared else Severity.WARNING,
+        )
+
+
+def _by_target(nics: list[_Nic]) -> list[tuple[str, list[_Nic]]]:
+    out: dict[str, list[_Nic]] = {}
+    for n in nics:
+        out.setdefault(n.target, []).append(n)
+    return sorted(out.items())

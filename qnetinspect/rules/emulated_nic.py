@@ -10,6 +10,7 @@ from qnetinspect.rules._common import (
     is_auto_nic_name,
     nic_netdevs,
     usable_id,
+    with_nic_info,
 )
 from qnetinspect.rules.base import Rule
 
@@ -59,3 +60,8 @@ class EmulatedNic(Rule):
                 clients=[nic.name],
                 fix=fix,
             )
+
+    def fixed(self, topology: Topology, finding: Finding) -> Topology | None:
+        if not finding.clients:
+            return None
+        return with_nic_info(topology, finding.clients[0], model="virtio-net-pci")

@@ -12,8 +12,9 @@ class HostfwdAllAddresses(Rule):
 
     Why it matters: ``hostfwd=tcp::2222-:22`` (empty host address) binds 0.0.0.0, so the guest's
     port is reachable from every network the host is on, not only from the host itself. This is
-    read from ``info usernet`` over QMP: for saved ``info network`` text (``file:``, ``-``) the
-    forwards are unknown and the rule reports, as info, that it needs a live QMP target.
+    read from ``info usernet`` over QMP, or from a capture JSON that saved it: for saved ``info
+    network`` text (``file:``, ``-``) the forwards are unknown and the rule reports, as info,
+    that it needs a live QMP target.
 
     How to fix: bind the forward to loopback (or the one address it is meant for):
     ``-netdev user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22``; on a running VM, QMP
@@ -26,8 +27,8 @@ class HostfwdAllAddresses(Rule):
 
     def check(self, snapshot: Snapshot, topology: Topology) -> Iterator[Finding]:
         label = snapshot.label
-        if not snapshot.live:
-            users = unique(b for b in topology.backends() if b.is_nat)
+        if not snapshot.live and not snapshot.usernet_read:  # a capture may hold usernet
+            users = unique(b for b in topology.backends() if b.type == "user")
             if users:
                 yield self.finding(
                     snapshot.target,

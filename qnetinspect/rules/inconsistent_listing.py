@@ -5,6 +5,8 @@ from collections.abc import Iterator
 from qnetinspect.models import Finding, Severity, Snapshot, Topology
 from qnetinspect.rules.base import Rule
 
+_ABOUT_THE_LISTING = frozenset({"inconsistent-listing", "unparsed-lines"})
+
 
 class InconsistentListing(Rule):
     """The ``info network`` listing contradicts itself or the VM's other data, or can be read
@@ -37,7 +39,9 @@ class InconsistentListing(Rule):
             return
         from qnetinspect.rules import RULES  # the registry lists this rule too: imported late
 
-        others = [r for r in RULES if not r.cross_vm and r.slug != self.slug]
+        # rules about the network; not those about the listing itself (another reading of it
+        # may leave other lines unread: that is no problem of the VM)
+        others = [r for r in RULES if not r.cross_vm and r.slug not in _ABOUT_THE_LISTING]
 
         def key(f: Finding) -> tuple[str, tuple[str, ...]]:
             return (f.rule, tuple(sorted(f.clients)))

@@ -11,6 +11,7 @@ from qnetinspect.rules._common import (
     hub_nics,
     join,
     split_hub,
+    split_topology,
     unique,
 )
 from qnetinspect.rules.base import Rule
@@ -52,11 +53,30 @@ class LegacyNet(Rule):
             else:
                 fix = " ".join(f"-device {n.model or 'virtio-net-pci'}" for n in nics)
             members = unique((*nics, *backends))
+            # a port named by its -netdev hubport id (not hub<N>port<K>) was added by -netdev
+            # hubport, not by -net: name those members apart instead of crediting them to -net
+            by_hubport = unique(
+                p.peer for p in hub.ports
+                if p.peer is not None and p.name and not LEGACY_PORT_NAME.match(p.name)
+            )
+            legacy = [c for c in members if c not in by_hubport]
+            also = (
+                f"; also on it through -netdev hubport: {join(describe(c) for c in by_hubport)}"
+                if by_hubport and legacy else ""
+            )
+            shown = legacy if also else members
             yield self.finding(
                 snapshot.target,
                 f"{snapshot.label}: hub {hub.id} was made by legacy -net options "
-                f"({join(describe(c) for c in members) or 'no clients'})",
+                f"({join(describe(c) for c in shown) or 'no clients'}){also}",
                 hub=hub.id,
                 clients=[c.name for c in members],
                 fix=f"{fix} in place of the -net options" if fix else "remove the -net options",
             )
+
+    def fixed(self, topology: Topology, finding: Finding) -> Topology | None:
+        """The split applied (a hub without backends: its NICs alone, as the fix says)."""
+        hub = topology.hub(finding.hub) if finding.hub is not None else None
+        if hub is None:
+            return None
+        return split_topology(topology, hub, spare_nics="name")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from qnetinspect.models import Finding, Severity, Snapshot, Topology
-from qnetinspect.rules._common import hub_nics, hub_origin, join, split_hub
+from qnetinspect.rules._common import hub_nics, hub_origin, join, split_hub, split_topology
 from qnetinspect.rules.base import Rule
 
 
@@ -37,3 +37,7 @@ class MultiNicHub(Rule):
                 clients=[n.name for n in nics],
                 fix=f"{split_hub(hub, spare_nics='user')} ({hub_origin(hub)})",
             )
+
+    def fixed(self, topology: Topology, finding: Finding) -> Topology | None:
+        hub = topology.hub(finding.hub) if finding.hub is not None else None
+        return split_topology(topology, hub, spare_nics="user") if hub is not None else None

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
-from qnetinspect.models import Finding, Severity, Snapshot, Topology
+from qnetinspect.models import Finding, HubPort, NetClient, Severity, Snapshot, Topology
 from qnetinspect.rules._common import (
     LEGACY_PORT_NAME,
     device_option,
@@ -75,3 +76,27 @@ class NicWithoutBackend(Rule):
                 fix=f"-netdev user,id={netdev_id} {device_option(client, netdev_id)} "
                 f"in place of the NIC's current -device/-net nic option, or remove the NIC",
             )
+
+    def fixed(self, topology: Topology, finding: Finding) -> Topology | None:
+        """The fix applied: each named NIC (or the hub of NICs) gets a ``user`` backend."""
+        nat = NetClient("qni-fix-nat", "user", info={"net": "10.0.2.0", "restrict": "off"})
+        if finding.hub is not None:
+            hub = topology.hub(finding.hub)
+            if hub is None:
+                return None
+            nics = hub_nics(hub)
+            if len(nics) == 1:
+                rest = tuple(h for h in topology.hubs if h.id != hub.id)
+                pair = replace(nics[0], peer=nat)
+                return replace(topology, hubs=rest, clients=(*topology.clients, pair))
+            port = HubPort(name="qni-fix-port", peer=nat)
+            hubs = tuple(
+                replace(h, ports=(*h.ports, port)) if h.id == hub.id else h for h in topology.hubs
+            )
+            return replace(topology, hubs=hubs)
+        clients = tuple(
+            replace(c, peer=nat) if c.is_nic and c.name in finding.clients and c.peer is None
+            else c
+            for c in topology.clients
+        )
+        return replace(topology, clients=clients)

@@ -16,7 +16,15 @@ def _waiting(client: NetClient) -> str | None:
         return "waiting for its peer (listening with none connected, or the peer went away)"
     if client.type == "stream" and raw.lower() in _STREAM_WAITING:
         return f"waiting for its peer ({raw or 'nothing connected'})"
+    if client.type in ("stream", "socket") and _failed(raw):
+        return f"without a peer: its connection failed ({raw})"
     return None
+
+
+def _failed(raw: str) -> bool:
+    """The states QEMU 9.0+ prints when a stream could not listen or connect."""
+    low = raw.lower()
+    return low == "connection error" or low.startswith(("error:", "can't use file descriptor"))
 
 
 class SocketDisconnected(Rule):
@@ -24,7 +32,8 @@ class SocketDisconnected(Rule):
 
     Why it matters: the NIC behind it has link up but every frame is dropped: the guest sees a
     working interface on a dead network. A listening socket prints an empty info string in
-    every QEMU version; a stream prints nothing (7.2) or ``listening``/``connecting`` (9.0+).
+    every QEMU version; a stream prints nothing (7.2) or ``listening``/``connecting`` (9.0+),
+    and ``connection error`` or ``error: <reason>`` when it could not listen or connect.
 
     How to fix: start the other side, e.g. on the peer VM ``-netdev
     socket,id=ext0,connect=HOST:PORT -device virtio-net-pci,netdev=ext0`` (stream: ``-netdev

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -55,6 +55,9 @@ class QNetInspectApp(App[int]):
     """
 
     CSS_PATH = "app.tcss"
+    #: below 36 rows the fixed-height panes shrink (app.tcss ``Screen.-short``) so the diagram
+    #: keeps room on an 80x24 terminal
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012 - typed by App
     TITLE = "qnetinspect"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
@@ -356,6 +359,20 @@ class QNetInspectApp(App[int]):
         if action in ("add", "remove", "link"):
             return self.allow_changes  # read-only: the keys are not even shown
         return True
+
+    def on_key(self, event: events.Key) -> None:
+        # read-only: the change keys are hidden and disabled, so a press would do nothing at
+        # all; say why instead (a key an Input or a dialog used never bubbles up to here)
+        if (
+            not self.allow_changes
+            and event.key in ("a", "x", "l")
+            and self.screen is self.screen_stack[0]
+        ):
+            self.notify(
+                "read-only: changes (a add, x remove, l link) need qnetinspect tui "
+                "--allow-changes",
+                severity="warning",
+            )
 
     def _selected_vm(self) -> VmView | None:
         if self.selected is None:

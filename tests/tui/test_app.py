@@ -153,7 +153,8 @@ async def test_help_screen_has_glossary_and_updates_go_on_behind_it(
 
 
 async def test_read_only_hides_and_ignores_change_keys(fleet: list[Snapshot]) -> None:
-    """Without --allow-changes, `a`, `x` and `l` are neither shown nor acted on."""
+    """Without --allow-changes, `a`, `x` and `l` are neither shown nor acted on; pressing one
+    says why."""
     app = QNetInspectApp(StaticSource(fleet))
     async with app.run_test(size=SIZE) as pilot:
         await _started(pilot, app)
@@ -161,7 +162,11 @@ async def test_read_only_hides_and_ignores_change_keys(fleet: list[Snapshot]) ->
         assert not {"add", "remove", "link"} & shown
         screens = len(app.screen_stack)
         await pilot.press("a", "x", "l")
+        await pilot.pause()
         assert len(app.screen_stack) == screens
+        # ... but a press is not silent: it says how to allow changes
+        said = [n.message for n in app._notifications]
+        assert said and all("--allow-changes" in m for m in said)
 
 
 async def test_allow_changes_opens_the_hotplug_screens(fleet: list[Snapshot]) -> None:
@@ -218,3 +223,15 @@ async def test_replaced_snapshot_updates_tree_and_change_log(fleet: list[Snapsho
         assert "- hub hub 0" in log_text
         assert "- finding CRITICAL nat-external-hub" in log_text
         assert DOWN in app.model.vms
+
+
+async def test_diagram_pane_keeps_room_at_80x24(fleet: list[Snapshot]) -> None:
+    """On an 80x24 terminal the detail (diagram) pane shows at least 8 lines, and the findings
+    list still shows a few rows."""
+    app = QNetInspectApp(StaticSource(fleet))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _started(pilot, app)
+        detail = app.query_one("#detail", DetailPane)
+        findings = app.query_one("#findings", FindingsTable)
+        assert detail.content_region.height >= 8
+        assert findings.content_region.height >= 3

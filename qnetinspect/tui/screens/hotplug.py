@@ -311,11 +311,26 @@ class RemoveNicScreen(HotplugScreen):
             with VerticalScroll(classes="hp-preview"):
                 yield Static("", id="preview")
             with Horizontal(classes="hp-buttons"):
-                yield Button("Remove", variant="error", id="remove")
+                # enabled once the VM's devices are read: an id-less (legacy) NIC is removed by
+                # its QOM path, which only the live QEMU tells (the plan shown = the one sent)
+                yield Button("Remove", variant="error", id="remove", disabled=True)
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
         self.update_preview()
+        self.load_context()
+
+    @work(exclusive=True, group="hotplug-context")
+    async def load_context(self) -> None:
+        """Read the live QEMU's devices (QOM paths of legacy NICs), then plan again."""
+        try:
+            async with live.session_for(self.target) as session:
+                self.context = await live.read_context(session, self.snapshot)
+        except QNetInspectError as exc:
+            self.show_error(f"cannot read {self.target}: {exc}")
+            return
+        self.update_preview()
+        self.query_one("#remove", Button).disabled = self.plan is None
 
     @on(Checkbox.Changed)
     def update_preview(self) -> None:
