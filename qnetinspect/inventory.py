@@ -18,6 +18,7 @@ What each broken target gives (``Snapshot.error.kind``), as seen on QEMU 7.2:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -31,14 +32,21 @@ from qnetinspect.errors import CommandFailed, TargetError
 from qnetinspect.models import QomNic, Snapshot, TargetFailure, Topology, VmInfo, may_be_nic
 from qnetinspect.parse import parse_info_network, parse_usernet
 from qnetinspect.parse.cmdline import read_proc_cmdline
+from qnetinspect.parse.consistency import cross_check_live, hubport_hubs
 from qnetinspect.parse.decode import decode_text
-from qnetinspect.qmp.session import QmpSession, kind_of_oserror
+from qnetinspect.parse.untrusted import valid_text
+from qnetinspect.qmp.session import QmpSession, kind_of_oserror, seconds
 from qnetinspect.targets import Target
 
 PERIPHERAL_PATHS = ("/machine/peripheral", "/machine/peripheral-anon")
 #: extra time past ``timeout`` before the safety net cancels a target (the session's own
 #: timeouts fire first and say what hung)
 _GRACE = 0.5
+#: ``info network`` of a VM with a thousand NICs is ~100 KiB; a longer listing would cost
+#: seconds of parsing and rules (its own error kind, ``too-large``)
+MAX_LISTING = 512 * 1024
+#: listings longer than this are parsed in a worker thread (under the target's deadline)
+_PARSE_INLINE = 64 * 1024
 
 Commands = list[tuple[str, Mapping[str, object] | None]]
 
@@ -81,6 +89,9 @@ async def read_snapshot(
         raise network
     if not isinstance(network, str):
         raise TargetError(target, "not-qmp", "info network: reply is not text")
+    if len(network) > MAX_LISTING:
+        raise TargetError(target, "too-large",
+                          f"info network: the listing is larger than {MAX_LISTING} bytes")
 
     # qom-list gives each child's type: ask only those that can be NICs for `netdev` and `mac`
     # (a disk, a serial port or a USB tablet never has them); a type we do not know is asked.
@@ -114,6 +125,10 @@ async def read_snapshot(
         )
     vm_pid = pid if pid is not None else session.peer_pid
     argv, hints = _local_argv(vm_pid)
+    if len(network) < _PARSE_INLINE:
+        topology = parse_info_network(network)
+    else:
+        topology = await _parse_bounded(network)
     return Snapshot(
         target=target,
         argv=argv,
@@ -125,7 +140,11 @@ async def read_snapshot(
             status=_status(_ok(status)),
             pid=vm_pid,
         ),
-        topology=parse_info_network(network),
+        # the listing is checked against the command line and QOM: a crafted path must not
+        # move a port to another hub unnoticed (parse/consistency.py)
+        topology=cross_check_live(
+            topology, hubport_hubs(argv) if topology.hubs else {}, nics  # argv: hubs only
+        ),
         usernet=parse_usernet(usernet) if isinstance(usernet, str) else (),
         usernet_read=isinstance(usernet, str),
         qom_nics=tuple(nics),
@@ -133,6 +152,36 @@ async def read_snapshot(
         info_network_raw=network,
         live=True,
     )
+
+
+async def _parse_bounded(text: str) -> Topology:
+    """A long listing (up to the reply limit) parsed in a daemon thread: the target's deadline
+    still holds (--timeout bounds the parse too), and a parse abandoned at the deadline never
+    keeps the process from exiting (anyio's worker threads would be waited for)."""
+    import asyncio
+    import threading
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Topology] = loop.create_future()
+
+    def deliver(result: Topology | None, error: BaseException | None) -> None:
+        if future.done():
+            return  # abandoned: the target already timed out
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            result, error = parse_info_network(text), None
+        except Exception as exc:  # handed to the waiting task
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(deliver, result, error)
+
+    threading.Thread(target=work, name="qnetinspect-parse", daemon=True).start()
+    return await future
 
 
 def _local_argv(pid: int | None) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -162,7 +211,9 @@ def _manager(argv: tuple[str, ...]) -> str | None:
 
 
 def _name(reply: Any) -> str | None:
-    return str(reply["name"]) if isinstance(reply, Mapping) and reply.get("name") else None
+    # a peer's string: lone surrogates become U+FFFD here, at the edge
+    return valid_text(str(reply["name"])) if isinstance(reply, Mapping) and reply.get("name") \
+        else None
 
 
 def _version(reply: Any) -> str | None:
@@ -174,7 +225,8 @@ def _version(reply: Any) -> str | None:
 
 
 def _status(reply: Any) -> str | None:
-    return str(reply["status"]) if isinstance(reply, Mapping) and "status" in reply else None
+    return valid_text(str(reply["status"])) if isinstance(reply, Mapping) and "status" in reply \
+        else None
 
 
 # ----------------------------------------------------------------------------- one target
@@ -228,7 +280,7 @@ async def _inspect_live(target: Target, timeout: float) -> Snapshot:
                 break
             serial = True
     if scope.cancelled_caught:
-        failed = TargetFailure("timeout", f"no complete answer within {timeout:g}s")
+        failed = TargetFailure("timeout", f"no complete answer within {seconds(timeout)}")
     if snapshot is not None and failed is None:
         if target.name and not snapshot.vm.name:
             vm = snapshot.vm
@@ -363,7 +415,15 @@ async def gather(
 
     async def one(i: int, t: Target) -> None:
         async with limiter:
-            results[i] = await inspect_target(t, timeout=timeout, stdin_text=stdin_text)
+            try:
+                results[i] = await inspect_target(t, timeout=timeout, stdin_text=stdin_text)
+            except Exception as exc:  # a bug met this target: the others are still reported
+                message = f"{type(exc).__name__}: {exc}"
+                results[i] = Snapshot(
+                    target=t.spec, vm=VmInfo(name=t.name, pid=t.pid),
+                    error=TargetFailure("internal", valid_text(" ".join(message.split()))),
+                    live=t.kind not in ("stdin", "file"),
+                )
 
     async with anyio.create_task_group() as tg:
         for i, t in enumerate(targets):

@@ -7,9 +7,7 @@ bad usage, unreadable config). Imports stay light (no textual, no rich): cron ru
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -99,7 +97,6 @@ def inspect_all(
     import qnetinspect.inventory  # noqa: F401 - imported before the clock starts
     from qnetinspect.config import load_config
     from qnetinspect.errors import UsageError
-    from qnetinspect.rules import evaluate
     from qnetinspect.targets import expand_targets
 
     config = load_config(config_path)
@@ -119,13 +116,38 @@ def inspect_all(
         stdin_text=stdin_text,
     )
     duration = time.monotonic() - started
-    findings = evaluate(snapshots, config, check_fixes=check_fixes)
+    snapshots, findings = guarded_evaluate(snapshots, config, check_fixes=check_fixes)
     if any(s.manager == "libvirt" for s in snapshots):
         # a libvirt user applies fixes to the domain XML, not to a QEMU command line
         from qnetinspect.libvirt.fixes import with_domain_xml_fixes
 
         findings = with_domain_xml_fixes(findings, snapshots)
     return snapshots, findings, duration, config
+
+
+def guarded_evaluate(
+    snapshots: list[Snapshot], config: Config | None, *, check_fixes: bool = True
+) -> tuple[list[Snapshot], list[Finding]]:
+    """The rules over every snapshot; if a rule fails (a bug) on one VM's data, that VM becomes
+    an ``internal`` error and the others are still evaluated and reported."""
+    from dataclasses import replace
+
+    from qnetinspect.models import TargetFailure
+    from qnetinspect.rules import evaluate
+
+    try:
+        return snapshots, evaluate(snapshots, config, check_fixes=check_fixes)
+    except Exception:
+        pass
+    isolated: list[Snapshot] = []
+    for s in snapshots:
+        try:
+            evaluate([s], config, check_fixes=check_fixes)
+            isolated.append(s)
+        except Exception as exc:  # the culprit: reported, never a reason to lose the others
+            message = " ".join(f"a rule failed on this VM: {type(exc).__name__}: {exc}".split())
+            isolated.append(replace(s, error=TargetFailure("internal", message), topology=None))
+    return isolated, evaluate(isolated, config, check_fixes=check_fixes)
 
 
 def _read_stdin() -> str:
@@ -138,7 +160,8 @@ def _read_stdin() -> str:
     try:
         # bytes, decoded by the one decoder of `parse` and `file:` (BOM, CR, bad UTF-8)
         buffer = getattr(sys.stdin, "buffer", None)  # a test's StringIO has none
-        return decode_text(buffer.read() if buffer else sys.stdin.read().encode())
+        return decode_text(buffer.read() if buffer else
+                           sys.stdin.read().encode("utf-8", "surrogateescape"))
     except OSError as exc:
         raise InputError("stdin", f"cannot read: {exc}") from exc
 
@@ -185,22 +208,10 @@ def document(
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write FILE via a temporary file in the same directory and a rename."""
-    from qnetinspect.errors import UsageError
+    """Write FILE atomically and safely (``qnetinspect.outfile``), every format alike."""
+    from qnetinspect.outfile import write_atomic as write
 
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".qnetinspect-", dir=directory)
-    except OSError as exc:
-        raise UsageError(f"--output {path}: cannot write: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        os.unlink(tmp)
-        raise UsageError(f"--output {path}: cannot write: {exc.strerror or exc}") from exc
+    write(path, text)
 
 
 # ----------------------------------------------------------------------------- run
@@ -214,22 +225,11 @@ def run(args: argparse.Namespace) -> int:
     )
     v = verdict(snapshots, findings, unreachable=args.unreachable)
     if args.format == "prometheus":
-        from qnetinspect.report.prometheus import (
-            build_registry,
-            render_prometheus,
-            write_textfile,
-        )
+        from qnetinspect.report.prometheus import build_registry, render_prometheus
 
+        # rendered here and written by the one safe writer (prometheus-client's own
+        # write_to_textfile uses a predictable temporary name, opened without O_EXCL)
         registry = build_registry(snapshots, findings, state=v.state, duration=duration)
-        if args.output:
-            try:
-                write_textfile(args.output, registry)
-            except OSError as exc:
-                from qnetinspect.errors import UsageError
-
-                raise UsageError(f"--output {args.output}: cannot write: "
-                                 f"{exc.strerror or exc}") from exc
-            return v.state
         text = render_prometheus(registry)
     elif args.format == "json":
         from qnetinspect.report.json import render

@@ -57,5 +57,7 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"skipped pid {s.pid or '-'} {s.name or '-'}: {s.reason}: {s.source}")
         if s.hint:
             lines.append(f"  hint: {s.hint}")
-    sys.stdout.write("\n".join(lines) + "\n")
+    from qnetinspect.report.escape import terminal_lines  # names from VMs' command lines
+
+    sys.stdout.write(terminal_lines("\n".join(lines)) + "\n")
     return exit_codes.OK

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from qnetinspect.cli.hotplug_add import add_common, guarded
+from qnetinspect.cli.hotplug_add import add_common, guarded, positive_seconds
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--timeout",
         "--unplug-timeout",
         dest="unplug_timeout",
-        type=float,
+        type=positive_seconds,
         default=5.0,
         metavar="S",
         help="how long to wait for QEMU's DEVICE_DELETED (default 5s)",

@@ -26,6 +26,7 @@ from textual.widgets import DataTable, Footer, Header, Input
 
 from qnetinspect.live import Change, FleetUpdate, Source, VmUpdate
 from qnetinspect.models import Finding
+from qnetinspect.report import escape
 from qnetinspect.tui import render
 from qnetinspect.tui.messages import NodeChosen, SourceUpdate
 from qnetinspect.tui.model import FleetModel, NodeRef, VmView, vm_matches
@@ -394,7 +395,8 @@ class QNetInspectApp(App[int]):
             self.notify("select a connected VM first", severity="warning")
             return
         if not vm.snapshot.live:
-            self.notify(f"{vm.label} is saved text: nothing to change", severity="warning")
+            self.notify(f"{escape.markup(vm.label)} is saved text: nothing to change",
+                        severity="warning")
             return
         from qnetinspect.managed import manager_of_vm, managers_way, vm_label
 
@@ -514,8 +516,35 @@ def _install_exit_handlers(app: App[Any]) -> None:
     import signal
 
     loop = asyncio.get_running_loop()
+
+    # signal.signal, not loop.add_signal_handler: a terminal that stopped reading fills Textual's
+    # output queue, and the event loop then blocks on it and never runs a loop handler; a
+    # Python handler still runs in the main thread (the blocked wait is interrupted)
+    def handler(signum: int, frame: object) -> None:
+        _start_watchdog(signum)
+        loop.call_soon_threadsafe(functools.partial(app.exit, return_code=128 + signum))
+
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, functools.partial(app.exit, return_code=128 + sig))
+        signal.signal(sig, handler)
+
+
+#: how long the orderly exit after SIGTERM/SIGHUP may take before the process ends anyway
+EXIT_GRACE = 1.5
+
+
+def _start_watchdog(sig: int) -> None:
+    """End the process with 128+sig if the orderly exit (like ``q``) has not finished within
+    EXIT_GRACE: a terminal gone under heavy redraw leaves the output thread blocked on a full
+    pty, and the orderly exit would wait for it forever. The kernel closes the QMP sockets."""
+    import os
+    import threading
+
+    def force() -> None:
+        os._exit(128 + sig)
+
+    watchdog = threading.Timer(EXIT_GRACE, force)
+    watchdog.daemon = True
+    watchdog.start()
 
 
 async def _read_files(gather: Any, files: Sequence[Any]) -> list[Any]:

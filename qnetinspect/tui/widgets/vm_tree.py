@@ -9,6 +9,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from qnetinspect.models import Finding
+from qnetinspect.report.escape import terminal
 from qnetinspect.targets import host_of_spec
 from qnetinspect.tui import render
 from qnetinspect.tui.messages import NodeChosen
@@ -45,7 +46,7 @@ class VmTree(Tree[NodeRef]):
                 host = hosts[vm.target]
                 if host not in parents:
                     parents[host] = self.root.add(
-                        Text(f"host {host}" if host else "this host", style="bold"),
+                        Text(f"host {terminal(host)}" if host else "this host", style="bold"),
                         None, expand=True)
                 parent = parents[host]
             node = parent.add(label, NodeRef(vm.target, "vm"))
@@ -89,7 +90,9 @@ class VmTree(Tree[NodeRef]):
         topo = vm.snapshot.topology if vm.snapshot else None
         if topo is None:
             if vm.error is not None:
-                node.add_leaf(f"{vm.error.kind}: {vm.error.message}", NodeRef(vm.target, "error"))
+                # Text, not str: a str label is Textual markup, and a peer writes this message
+                text = Text(f"{vm.error.kind}: {terminal(vm.error.message)}")
+                node.add_leaf(text, NodeRef(vm.target, "error"))
             return
         for hub in topo.hubs:
             hub_node = node.add(render.hub_label(hub), NodeRef(vm.target, "hub", hub=hub.id))
