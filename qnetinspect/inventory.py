@@ -279,6 +279,10 @@ async def _inspect_live(target: Target, timeout: float) -> Snapshot:
             if not session.stalled:
                 break
             serial = True
+        if serial and failed is not None and failed.kind == "timeout":
+            # neither way answered: name the user's limit, not the part of it that was left
+            failed = TargetFailure("timeout", f"no reply within {seconds(timeout)}, to commands "
+                                   "sent together or one at a time")
     if scope.cancelled_caught:
         failed = TargetFailure("timeout", f"no complete answer within {seconds(timeout)}")
     if snapshot is not None and failed is None:
