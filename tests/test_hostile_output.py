@@ -270,3 +270,18 @@ def test_lint_pid_of_a_vm_named_with_an_undecodable_byte(start_vm: StartVm) -> N
             assert b"Traceback" not in res.stderr and b"nat-external-hub" in res.stdout
             if fmt == "text":
                 assert b"\x1b" not in res.stdout + res.stderr
+
+
+def test_fix_checks_per_vm_are_bounded() -> None:
+    """A listing of 200 NICs (a peer may send thousands): only the first 64 fixes are checked
+    (each re-runs every rule), the others say they were not checked, and every finding stays."""
+    from qnetinspect.rules import evaluate
+    from qnetinspect.rules._verify import MAX_CHECKED_PER_VM
+
+    text = "hub 0\n \\ hub0port1: #net1: index=0,type=user,net=10.0.2.0,restrict=off\n" + "".join(
+        f" \\ p{i}: x{i}: index=0,type=nic,model=e1000,macaddr=52:54:00:00:00:{i:02x}\n"
+        for i in range(200))
+    findings = evaluate([Snapshot("vm", topology=parse_info_network(text))])
+    unchecked = [f for f in findings if f.fix.startswith("not checked: this VM has more than")]
+    assert len([f for f in findings if f.rule == "emulated-nic"]) == 200
+    assert unchecked and len(findings) - len(unchecked) >= MAX_CHECKED_PER_VM
