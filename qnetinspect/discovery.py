@@ -6,7 +6,8 @@ socket directories that management stacks use (Proxmox, Incus, LXD, Ganeti). No 
 reading /proc and stat-ing paths; nothing here connects to a socket.
 
 libvirt's own monitor socket is never offered as a target: libvirtd holds that connection for
-the VM's whole life, so a second client would only hang. It is reported as skipped, with a hint.
+the VM's whole life, so a second client would only hang. It is reported as skipped, with a hint;
+``auto`` reads such VMs through libvirt's API instead (``targets``).
 """
 
 from __future__ import annotations
@@ -34,10 +35,24 @@ CONVENTIONAL_GLOBS: tuple[tuple[str, str], ...] = (
 
 _LIBVIRT_MONITOR = re.compile(r"/(var/)?(lib|run)/libvirt/qemu/.*(monitor\.sock|\.monitor)$")
 LIBVIRT_HINT = (
-    "libvirt holds this monitor: add a second QMP socket to the domain "
+    "libvirt holds this monitor: read the domain through libvirt with "
+    "qnetinspect show libvirt:DOMAIN (the [libvirt] extra; `auto` does it when libvirt answers), "
+    "or add a second QMP socket to the domain "
     "(<qemu:commandline> -qmp unix:PATH,server=on,wait=off), or run "
     "virsh qemu-monitor-command DOMAIN --hmp 'info network' | qnetinspect show -"
 )
+
+NO_MONITOR_HINT = (
+    "start it with -qmp unix:PATH,server=on,wait=off to read it live; meanwhile "
+    "qnetinspect lint --pid PID predicts its network from its command line"
+)
+
+
+def libvirt_hint(name: str | None) -> str:
+    """LIBVIRT_HINT naming the domain (shell-quoted) when its name is known."""
+    import shlex
+
+    return LIBVIRT_HINT.replace("DOMAIN", shlex.quote(name)) if name else LIBVIRT_HINT
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +63,8 @@ class DiscoveredVm:
     name: str | None
     address: QmpAddress
     source: str
+    #: the management stack that owns this VM (libvirt, proxmox, incus, lxd), else None
+    manager: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +76,7 @@ class SkippedVm:
     source: str
     reason: str
     hint: str = ""
+    manager: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,19 +101,28 @@ def scan(
     seen: set[str] = set()
     for pid, argv, cwd in _qemu_processes(proc_root):
         name = vm_name(argv)
-        for address, source, reason in monitors_of(argv, cwd=cwd):
+        manager = manager_of(argv)
+        monitors = monitors_of(argv, cwd=cwd)
+        if not monitors and not any(a.lstrip("-") == "readconfig" for a in argv):
+            # (-readconfig files may define the monitor: Incus does; its socket is globbed)
+            skipped.append(SkippedVm(pid, name, "its command line", "no QMP monitor",
+                                     NO_MONITOR_HINT.replace("PID", str(pid)), manager))
+        for address, source, reason in monitors:
             if reason is None and address is not None:
                 key = _key(address)
                 if key in seen:
                     continue
                 seen.add(key)
                 if address.path is not None and _LIBVIRT_MONITOR.search(address.path):
-                    skipped.append(SkippedVm(pid, name, source, "libvirt monitor", LIBVIRT_HINT))
+                    skipped.append(SkippedVm(pid, name, source, "libvirt monitor",
+                                             libvirt_hint(name), "libvirt"))
                     continue
-                found.append(DiscoveredVm(pid=pid, name=name, address=address, source=source))
+                found.append(DiscoveredVm(pid=pid, name=name, address=address, source=source,
+                                          manager=manager))
             else:
-                hint = LIBVIRT_HINT if _is_libvirt_argv(argv) else ""
-                skipped.append(SkippedVm(pid, name, source, reason or "unusable", hint))
+                hint = libvirt_hint(name) if manager == "libvirt" else ""
+                skipped.append(SkippedVm(pid, name, source, reason or "unusable", hint,
+                                         manager))
     for pattern, label in globs:
         for path in sorted(glob.glob(pattern)):
             key = _key(QmpAddress(path=path))
@@ -103,7 +130,8 @@ def scan(
                 continue
             seen.add(key)
             found.append(DiscoveredVm(pid=None, name=_name_from_path(path, label),
-                                      address=QmpAddress(path=path), source=label))
+                                      address=QmpAddress(path=path), source=label,
+                                      manager=label))
     return Discovery(found=tuple(found), skipped=tuple(skipped))
 
 
@@ -271,8 +299,23 @@ def monitors_of(
     return out
 
 
-def _is_libvirt_argv(argv: Sequence[str]) -> bool:
-    return any("charmonitor" in a or "/libvirt/" in a for a in argv)
+def manager_of(argv: Sequence[str]) -> str | None:
+    """The management stack that started a QEMU, from its command line (None: a plain QEMU).
+
+    Its VMs belong to it: hot-plug refuses to change them behind its back (without --force).
+    """
+    if any("charmonitor" in a or "/libvirt/" in a for a in argv):
+        return "libvirt"
+    text = " ".join(argv)
+    if "/qemu-server/" in text:
+        return "proxmox"
+    if "/incus/" in text:
+        return "incus"
+    if "/lxd/" in text:
+        return "lxd"
+    if "/ganeti/" in text:
+        return "ganeti"
+    return None
 
 
 # ----------------------------------------------------------------------------- helpers

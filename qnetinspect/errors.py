@@ -13,6 +13,8 @@ Errors carry attributes (target, kind, cause), not only a message.
 
 from __future__ import annotations
 
+import re
+
 ERROR_KINDS = (
     "not-found",
     "permission-denied",
@@ -23,7 +25,10 @@ ERROR_KINDS = (
     "not-qmp",
     "disconnected",
     "command-failed",
+    "too-large",  # a reply over the size limit (a peer flooding us)
+    "internal",  # a bug of ours met this target; the other targets are still reported
     "unreadable",  # text (or a reply) from which no network client could be read
+    "no-monitor",  # a running QEMU with no monitor we may use (libvirt's own, a client socket)
 )
 
 
@@ -57,6 +62,10 @@ class TargetError(QNetInspectError):
     def __init__(self, target: str, kind: str, message: str) -> None:
         if kind not in ERROR_KINDS:
             raise ValueError(f"unknown error kind {kind!r}")
+        # the message often quotes a peer, whose lone surrogates ("\udcff" is valid JSON)
+        # would make every later encode raise: U+FFFD for them, here, once
+        if not message.isascii():
+            message = re.sub("[\ud800-\udfff]", "\ufffd", message)
         super().__init__(f"{target}: {kind}: {message}")
         self.target = target
         self.kind = kind

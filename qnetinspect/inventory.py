@@ -19,6 +19,7 @@ What each broken target gives (``Snapshot.error.kind``), as seen on QEMU 7.2:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -32,8 +33,11 @@ from qnetinspect.errors import CommandFailed, TargetError
 from qnetinspect.models import QomNic, Snapshot, TargetFailure, Topology, VmInfo, may_be_nic
 from qnetinspect.parse import parse_info_network, parse_usernet
 from qnetinspect.parse.cmdline import read_proc_cmdline
+from qnetinspect.parse.consistency import cross_check_live, hubport_hubs
 from qnetinspect.parse.decode import decode_text
-from qnetinspect.qmp.session import kind_of_oserror
+from qnetinspect.parse.untrusted import valid_text
+from qnetinspect.qmp.address import QmpAddress
+from qnetinspect.qmp.session import QmpSession, kind_of_oserror, seconds
 from qnetinspect.qmp.transport import Session, open_session
 from qnetinspect.targets import Target
 
@@ -41,6 +45,11 @@ PERIPHERAL_PATHS = ("/machine/peripheral", "/machine/peripheral-anon")
 #: extra time past ``timeout`` before the safety net cancels a target (the session's own
 #: timeouts fire first and say what hung)
 _GRACE = 0.5
+#: ``info network`` of a VM with a thousand NICs is ~100 KiB; a longer listing would cost
+#: seconds of parsing and rules (its own error kind, ``too-large``)
+MAX_LISTING = 512 * 1024
+#: listings longer than this are parsed in a worker thread (under the target's deadline)
+_PARSE_INLINE = 64 * 1024
 
 Commands = list[tuple[str, Mapping[str, object] | None]]
 
@@ -83,6 +92,9 @@ async def read_snapshot(
         raise network
     if not isinstance(network, str):
         raise TargetError(target, "not-qmp", "info network: reply is not text")
+    if len(network) > MAX_LISTING:
+        raise TargetError(target, "too-large",
+                          f"info network: the listing is larger than {MAX_LISTING} bytes")
 
     # qom-list gives each child's type: ask only those that can be NICs for `netdev` and `mac`
     # (a disk, a serial port or a USB tablet never has them); a type we do not know is asked.
@@ -116,17 +128,26 @@ async def read_snapshot(
         )
     vm_pid = pid if pid is not None else session.peer_pid
     argv, hints = _local_argv(vm_pid)
+    if len(network) < _PARSE_INLINE:
+        topology = parse_info_network(network)
+    else:
+        topology = await _parse_bounded(network)
     return Snapshot(
         target=target,
         argv=argv,
         listen_hints=hints,
+        manager=_manager(argv),
         vm=VmInfo(
             name=_name(_ok(name)),
             qemu_version=_version(_ok(version)) or session.greeting_version,
             status=_status(_ok(status)),
             pid=vm_pid,
         ),
-        topology=parse_info_network(network),
+        # the listing is checked against the command line and QOM: a crafted path must not
+        # move a port to another hub unnoticed (parse/consistency.py)
+        topology=cross_check_live(
+            topology, hubport_hubs(argv) if topology.hubs else {}, nics  # argv: hubs only
+        ),
         usernet=parse_usernet(usernet) if isinstance(usernet, str) else (),
         usernet_read=isinstance(usernet, str),
         qom_nics=tuple(nics),
@@ -134,6 +155,36 @@ async def read_snapshot(
         info_network_raw=network,
         live=True,
     )
+
+
+async def _parse_bounded(text: str) -> Topology:
+    """A long listing (up to the reply limit) parsed in a daemon thread: the target's deadline
+    still holds (--timeout bounds the parse too), and a parse abandoned at the deadline never
+    keeps the process from exiting (anyio's worker threads would be waited for)."""
+    import asyncio
+    import threading
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Topology] = loop.create_future()
+
+    def deliver(result: Topology | None, error: BaseException | None) -> None:
+        if future.done():
+            return  # abandoned: the target already timed out
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            result, error = parse_info_network(text), None
+        except Exception as exc:  # handed to the waiting task
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(deliver, result, error)
+
+    threading.Thread(target=work, name="qnetinspect-parse", daemon=True).start()
+    return await future
 
 
 def _local_argv(pid: int | None) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -153,8 +204,19 @@ def _local_argv(pid: int | None) -> tuple[tuple[str, ...], dict[str, str]]:
     return argv, listen_addresses(argv)
 
 
+def _manager(argv: tuple[str, ...]) -> str | None:
+    """libvirt / proxmox / incus ... from a local command line (a second monitor of theirs)."""
+    if not argv:
+        return None
+    from qnetinspect.discovery import manager_of
+
+    return manager_of(argv)
+
+
 def _name(reply: Any) -> str | None:
-    return str(reply["name"]) if isinstance(reply, Mapping) and reply.get("name") else None
+    # a peer's string: lone surrogates become U+FFFD here, at the edge
+    return valid_text(str(reply["name"])) if isinstance(reply, Mapping) and reply.get("name") \
+        else None
 
 
 def _version(reply: Any) -> str | None:
@@ -166,7 +228,8 @@ def _version(reply: Any) -> str | None:
 
 
 def _status(reply: Any) -> str | None:
-    return str(reply["status"]) if isinstance(reply, Mapping) and "status" in reply else None
+    return valid_text(str(reply["status"])) if isinstance(reply, Mapping) and "status" in reply \
+        else None
 
 
 # ----------------------------------------------------------------------------- one target
@@ -186,6 +249,15 @@ async def inspect_target(
         return _from_text(target, text)
     if target.kind == "file":
         return await anyio.to_thread.run_sync(_read_file_target, target)
+    if target.kind == "libvirt":
+        from qnetinspect.libvirt.reader import inspect_domain
+
+        assert target.uri is not None and target.name is not None
+        return await inspect_domain(target.spec, target.uri, target.name,
+                                    monitor=target.monitor, timeout=timeout)
+    if target.kind == "unreadable":
+        return Snapshot(target=target.spec, vm=VmInfo(name=target.name, pid=target.pid),
+                        error=TargetFailure("no-monitor", target.reason or "no usable monitor"))
     return await _inspect_live(target, timeout)
 
 
@@ -194,21 +266,40 @@ async def _inspect_live(target: Target, timeout: float) -> Snapshot:
     failed: TargetFailure | None = None
     snapshot: Snapshot | None = None
     with anyio.move_on_after(timeout + _GRACE) as scope:
-        try:
-            # a brief session: connect (waiting while another client holds the monitor),
-            # read, disconnect
-            session = await open_session(target.address, target=target.spec, timeout=timeout)
+        serial = False
+        for _ in range(2):  # a second time, one command at a time, after a pipelining stall
+
+            def factory(address: QmpAddress, name: str, limit: float,
+                        serial: bool = serial) -> QmpSession:
+                return QmpSession(address, timeout=limit, target=name, serial=serial)
+
+            session: QmpSession | None = None
             try:
-                left = max(timeout - _elapsed(scope, timeout), 0.05)
-                snapshot = await read_snapshot(
-                    session, target.spec, pid=target.pid, timeout=left
-                )
-            finally:
-                await session.close()
-        except TargetError as exc:
-            failed = TargetFailure(exc.kind, exc.message)
+                # a brief session: connect (waiting while another client holds the monitor),
+                # read, disconnect
+                opened = await open_session(target.address, target=target.spec,
+                                            timeout=timeout, factory=factory)
+                assert isinstance(opened, QmpSession)
+                session = opened
+                try:
+                    left = max(timeout - _elapsed(scope, timeout), 0.05)
+                    snapshot = await read_snapshot(
+                        session, target.spec, pid=target.pid, timeout=left
+                    )
+                finally:
+                    await session.close()
+                failed = None
+            except TargetError as exc:
+                failed = TargetFailure(exc.kind, exc.message)
+            if session is None or not session.stalled:
+                break
+            serial = True
+        if serial and failed is not None and failed.kind == "timeout":
+            # neither way answered: name the user's limit, not the part of it that was left
+            failed = TargetFailure("timeout", f"no reply within {seconds(timeout)}, to commands "
+                                   "sent together or one at a time")
     if scope.cancelled_caught:
-        failed = TargetFailure("timeout", f"no complete answer within {timeout:g}s")
+        failed = TargetFailure("timeout", f"no complete answer within {seconds(timeout)}")
     if snapshot is not None and failed is None:
         if target.name and not snapshot.vm.name:
             vm = snapshot.vm
@@ -343,7 +434,15 @@ async def gather(
 
     async def one(i: int, t: Target) -> None:
         async with limiter:
-            results[i] = await inspect_target(t, timeout=timeout, stdin_text=stdin_text)
+            try:
+                results[i] = await inspect_target(t, timeout=timeout, stdin_text=stdin_text)
+            except Exception as exc:  # a bug met this target: the others are still reported
+                message = f"{type(exc).__name__}: {exc}"
+                results[i] = Snapshot(
+                    target=t.spec, vm=VmInfo(name=t.name, pid=t.pid),
+                    error=TargetFailure("internal", valid_text(" ".join(message.split()))),
+                    live=t.kind not in ("stdin", "file"),
+                )
 
     async with anyio.create_task_group() as tg:
         for i, t in enumerate(targets):

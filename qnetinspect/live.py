@@ -411,7 +411,7 @@ def _spread(target: str) -> float:
     """A stable fraction in [0, 1) per target, to stagger the VMs' refresh times."""
     import zlib
 
-    return (zlib.crc32(target.encode()) % 1000) / 1000
+    return (zlib.crc32(target.encode("utf-8", "surrogatepass")) % 1000) / 1000
 
 
 def _first_target(f: Finding) -> str:
@@ -536,7 +536,10 @@ class Watcher(_Base):
             self._tg = tg
             tg.start_soon(self._fleet_loop)
             for target, snap in self._static.items():
-                self._publish_snapshot(target, snap, VmState.STATIC)
+                if snap.error is not None:  # a missing or unreadable file: say so, not "static"
+                    self._publish_failure(target, VmState.UNREACHABLE, snap.error, None)
+                else:
+                    self._publish_snapshot(target, snap, VmState.STATIC)
             for target in self._targets:
                 tg.start_soon(self._run_target, target)
             if self._expand is not None:
@@ -689,7 +692,7 @@ class Watcher(_Base):
                 error = TargetFailure(exc.kind, exc.message)
             except* Exception as group:  # a bug in a reader must not stop the other VMs
                 log.error("reading %s failed", target, exc_info=group.exceptions[0])
-                error = TargetFailure("command-failed", repr(group.exceptions[0]))
+                error = TargetFailure("internal", repr(group.exceptions[0]))
             if self._records[target].state is VmState.CONNECTED:
                 delay = self._backoff[0]  # it worked until now: retry soon
             busy = error.kind == "busy"

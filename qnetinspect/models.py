@@ -203,13 +203,20 @@ class Topology:
     """The parsed ``info network`` of one VM.
 
     ``dialect`` names the format: ``hub`` (1.2+, port names), ``hub-unnamed`` (1.2 to ~2.x,
-    no port names), ``vlan`` (before 1.2), or ``empty``.
+    no port names), ``vlan`` (before 1.2), or ``empty``. ``contradictions`` and
+    ``alternatives`` are set when the listing cannot be taken at its word.
     """
 
     hubs: tuple[Hub, ...] = ()
     clients: tuple[NetClient, ...] = ()
     unparsed: tuple[UnparsedLine, ...] = ()
     dialect: str = "hub"
+    #: what contradicts itself in the listing (``parse/consistency.py``): a crafted string
+    #: may have moved lines; empty for every listing QEMU itself prints
+    contradictions: tuple[str, ...] = field(default=(), compare=False)
+    #: other readings of the same text (hubs merged, ports moved, a backend's info string
+    #: holding a newline): the rules are evaluated on the most pessimistic one
+    alternatives: tuple[Topology, ...] = field(default=(), compare=False, hash=False)
     #: lines a pasted text's reading step took out (prompt, quote, command echo, an earlier
     #: output ...), each with its reason: with ``unparsed`` every input line is accounted for
     removed: tuple[UnparsedLine, ...] = ()
@@ -328,6 +335,10 @@ class Snapshot:
     #: netdev id -> "HOST:PORT" it listens on (from ``argv``): QEMU prints no listen address,
     #: so this is how a listening socket/stream is matched with the VM that connects to it
     listen_hints: Mapping[str, str] = field(default_factory=lambda: _EMPTY, hash=False)
+    #: the management stack that owns the VM (libvirt, proxmox, incus ...), when known
+    manager: str | None = None
+    #: arguments the manager passes to QEMU raw (libvirt's ``<qemu:commandline>``), in order
+    manager_raw_args: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:

@@ -61,6 +61,8 @@ def inspect(
     concurrency: int | None = None,
     read_stdin: Callable[[], str] | None = None,
     check_fixes: bool = True,
+    connect: str | None = None,
+    monitor: bool = True,
 ) -> Inspection:
     """Expand ``specs`` (none: the config's targets), read every VM once in brief sessions and
     evaluate the rules. ``read_stdin`` reads the text of a ``-`` target; ``check_fixes``: verify
@@ -70,13 +72,12 @@ def inspect(
     """
     import qnetinspect.inventory  # noqa: F401 - imported before the clock starts
     from qnetinspect.config import load_config
-    from qnetinspect.rules import evaluate
     from qnetinspect.targets import expand_targets
 
     config = config if config is not None else load_config(config_path)
-    targets = expand_targets(target_specs(specs, config))
-    if not targets:  # only `auto` can expand to nothing
-        print("qnetinspect: auto: no QMP socket of a running QEMU found", file=sys.stderr)
+    targets = expand_targets(target_specs(specs, config), connect=connect, monitor=monitor)
+    if not targets:  # only `auto` and `libvirt:` can expand to nothing
+        print("qnetinspect: no running QEMU found (auto, libvirt:)", file=sys.stderr)
     stdin_text = None
     if any(t.kind == "stdin" for t in targets):
         stdin_text = (read_stdin or sys.stdin.read)()
@@ -88,8 +89,39 @@ def inspect(
         stdin_text=stdin_text,
     )
     duration = time.monotonic() - started
-    findings = evaluate(snapshots, config, check_fixes=check_fixes)
+    snapshots, findings = guarded_evaluate(snapshots, config, check_fixes=check_fixes)
+    if any(s.manager == "libvirt" for s in snapshots):
+        # a libvirt user applies fixes to the domain XML, not to a QEMU command line
+        from qnetinspect.libvirt.fixes import with_domain_xml_fixes
+
+        findings = with_domain_xml_fixes(findings, snapshots)
     return Inspection(snapshots, findings, duration, config)
+
+
+def guarded_evaluate(
+    snapshots: list[Snapshot], config: Config | None, *, check_fixes: bool = True
+) -> tuple[list[Snapshot], list[Finding]]:
+    """The rules over every snapshot; if a rule fails (a bug) on one VM's data, that VM becomes
+    an ``internal`` error and the others are still evaluated and reported."""
+    from dataclasses import replace
+
+    from qnetinspect.models import TargetFailure
+    from qnetinspect.rules import evaluate
+
+    try:
+        return snapshots, evaluate(snapshots, config, check_fixes=check_fixes)
+    except Exception:
+        pass
+    isolated: list[Snapshot] = []
+    for s in snapshots:
+        try:
+            evaluate([s], config, check_fixes=check_fixes)
+            isolated.append(s)
+        except Exception as exc:  # the culprit: reported, never a reason to lose the others
+            message = " ".join(f"a rule failed on this VM: {type(exc).__name__}: {exc}".split())
+            isolated.append(replace(s, error=TargetFailure("internal", message), topology=None))
+    return isolated, evaluate(isolated, config, check_fixes=check_fixes)
+
 
 
 def run_gather(
@@ -141,7 +173,8 @@ def watch(
         static = {s.target: s for s in run_gather(files, timeout=config.timeout,
                                                   concurrency=config.concurrency,
                                                   stdin_text=None)}
-    glob_specs = [s for s in chosen if not s.startswith("file:")]
+    # saved text and libvirt domains are read once; sockets, globs and `auto` are re-expanded
+    glob_specs = [s for s in chosen if not s.startswith(("file:", "libvirt:"))]
 
     def expand() -> list[Target]:
         found: list[Target] = []

@@ -15,6 +15,9 @@ FIXTURES = ROOT / "fixtures"
 
 StartQemu = Callable[..., QemuProcess]
 
+# a real libvirtd and transient domains for libvirt: targets (fixtures `libvirtd`, `domain`)
+pytest_plugins = ["libvirt_env"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if find_qemu() is None and not _ci():

@@ -7,7 +7,14 @@ and plays one script per connection:
 - ``silent``: accepts and never sends anything (a monitor that never greets);
 - ``cut``: greets, negotiates, then answers the first command with half a reply and closes;
 - ``fail``: greets, negotiates, then rejects every command (QEMU's CommandNotFound error);
-- ``mute``: greets, negotiates, then never answers (a QEMU that hung after the greeting).
+- ``mute``: greets, negotiates, then never answers (a QEMU that hung after the greeting);
+- ``flood``: answers ``info network`` with 10^5 lines (over the reply limit), the rest fails;
+- ``long``: answers ``info network`` with a leak and 15,000 more lines (under the limit);
+- ``big``: answers ``info network`` with 12,000 lines (over the listing limit, not the reply's);
+- ``badjson``: answers the first command with a line that is not JSON;
+- ``hostile``: a leak whose VM name and texts hold a lone surrogate, an OSC sequence, markup
+  and perfdata; every other command fails with such an error text;
+- ``markup``: rejects every command with an error text made of Textual markup and an escape.
 """
 
 from __future__ import annotations
@@ -20,7 +27,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-Script = Literal["garbage", "silent", "cut", "fail", "mute"]
+Script = Literal["garbage", "silent", "cut", "fail", "mute", "flood", "long", "big",
+                 "badjson", "hostile", "markup"]
+MARKUP_ERROR = "[/oops] [b]bold \x1b]0;pwned\x07 \udcff"
+HOSTILE_NAME = "vm\udcff [/oops] \x1b]0;pwned\x07 | 'critical'=0;;;0"
+LEAK = ("hub 0\r\n \\ hub0port1: #net1: index=0,type=user,net=10.0.2.0,restrict=off\r\n"
+        " \\ hub0port0: #net0: index=0,type=tap,ifname=tap0,script=no,downscript=no\r\n")
 
 GREETING = {
     "QMP": {
@@ -93,7 +105,10 @@ class FakePeer:
             reply_id = {"id": msg["id"]} if "id" in msg else {}
             if msg.get("execute") == "qmp_capabilities":
                 conn.sendall(json.dumps({"return": {}, **reply_id}).encode() + b"\r\n")
-            elif self.script == "mute":
+            elif self.script == "mute" or self._special(conn, msg, reply_id):
+                continue
+            elif self.script == "badjson":
+                conn.sendall(b'{"return": "hub 0\\r\\n", oops}\r\n')
                 continue
             elif self.script == "cut":
                 full = json.dumps({"return": "hub 0\r\n \\ hub0port0: e1000.0: ", **reply_id})
@@ -102,11 +117,36 @@ class FakePeer:
                 conn.close()
                 return
             else:
-                error = {
-                    "class": "CommandNotFound",
-                    "desc": f"The command {msg.get('execute')} has not been found",
-                }
+                desc = (MARKUP_ERROR if self.script == "markup"
+                        else f"The command {msg.get('execute')} has not been found")
+                error = {"class": "CommandNotFound", "desc": desc}
                 conn.sendall(json.dumps({"error": error, **reply_id}).encode() + b"\r\n")
+
+    def _special(self, conn: socket.socket, msg: dict[str, object],
+                 reply_id: dict[str, object]) -> bool:
+        """Answer the commands these scripts change; False for the default (an error)."""
+        if self.script not in ("flood", "long", "big", "hostile"):
+            return False
+        args = msg.get("arguments")
+        line = args.get("command-line") if isinstance(args, dict) else None
+        if line == "info network":
+            if self.script in ("flood", "big"):
+                lines = 100_000 if self.script == "flood" else 12_000
+                text = LEAK + "".join(f" \\ p{i}: x{i}: index=0,type=tap,ifname=t{i}\r\n"
+                                      for i in range(lines))
+            elif self.script == "long":
+                text = LEAK + "".join(f"junk line {i}\r\n" for i in range(15_000))
+            else:
+                text = LEAK.replace("#net0", "#net0\udcff\x1b]0;x\x07")
+            reply: dict[str, object] = {"return": text}
+        elif self.script == "hostile" and msg.get("execute") == "query-name":
+            reply = {"return": {"name": HOSTILE_NAME}}
+        elif self.script == "hostile":
+            reply = {"error": {"class": "GenericError", "desc": "[/oops] \udcff\x1b[2J"}}
+        else:
+            return False
+        conn.sendall(json.dumps({**reply, **reply_id}).encode() + b"\r\n")
+        return True
 
     def stop(self) -> None:
         self._stop.set()

@@ -129,3 +129,17 @@ def test_discover_finds_real_qemus_both_socket_forms(
     assert found[str(vm1.qmp_path)].name == "disc-one"  # type: ignore[attr-defined]
     assert found[str(mon)].pid == vm2.pid  # type: ignore[attr-defined]
     assert "-mon" in found[str(mon)].source
+
+
+def test_a_qemu_without_a_qmp_monitor_is_skipped_with_a_hint(tmp_path: Path) -> None:
+    """A QEMU with no QMP monitor (none, or HMP only) is listed as skipped, never left out;
+    one with -readconfig (whose file may hold its monitor) is not judged."""
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    _fake_proc(proc, 20, [QEMU, "-name", "bare", "-net", "nic", "-net", "user"])
+    _fake_proc(proc, 21, [QEMU, "-name", "hmp", "-monitor", "unix:/r/hmp.sock,server=on"])
+    _fake_proc(proc, 22, [QEMU, "-name", "incus", "-readconfig", "/run/incus/x/qemu.conf"])
+    result = scan(proc_root=str(proc), globs=())
+    assert [(s.pid, s.reason) for s in result.skipped] == [
+        (20, "no QMP monitor"), (21, "no QMP monitor")]
+    assert "qnetinspect lint --pid 20" in result.skipped[0].hint

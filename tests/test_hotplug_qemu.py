@@ -221,7 +221,10 @@ async def test_link_down_and_up(start_vm: StartQemu, _state_dirs: Path) -> None:
         snap = await read_snapshot(s, "vm")
         for up in (False, True):
             await apply_plan(s, plan_link(snap, "ln", up))
-    entries = [json.loads(line) for line in _state_dirs.read_text().splitlines()]
+    lines = [json.loads(line) for line in _state_dirs.read_text().splitlines()]
+    # each change: its intent, each command before and after, then the outcome
+    assert [e["result"] for e in lines] == ["intent", "sending", "sent", "ok"] * 2
+    entries = [e for e in lines if "step" not in e and e["result"] != "intent"]
     assert [e["commands"][0]["arguments"]["up"] for e in entries] == [False, True]
     assert all(e["result"] == "ok" for e in entries)
 

@@ -209,7 +209,7 @@ async def test_concurrency_limit_is_respected(
                 open_now -= 1
             await super().close()
 
-    monkeypatch.setattr("qnetinspect.qmp.transport.QmpSession", CountingSession)
+    monkeypatch.setattr("qnetinspect.inventory.QmpSession", CountingSession)
     with fake_peer(tmp_path / "s.sock", "silent") as peer:
         targets = [Target(spec=f"s{i}", kind="qmp", address=QmpAddress(path=str(peer.path)))
                    for i in range(5)]

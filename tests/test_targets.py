@@ -86,6 +86,42 @@ def test_auto_uses_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
     """'auto' becomes one qmp target per discovered VM, with its pid and name."""
     found = [discovery.DiscoveredVm(pid=42, name="web", address=QmpAddress(path="/r/web.qmp"),
                                     source="-qmp unix:/r/web.qmp,server=on")]
-    monkeypatch.setattr(discovery, "discover", lambda: found)
+    monkeypatch.setattr(discovery, "scan", lambda: discovery.Discovery(found=tuple(found)))
+    from qnetinspect.libvirt import reader
+
+    monkeypatch.setattr(reader, "running_domains_if_any", lambda uri: (None, "no libvirt"))
     (t,) = expand_targets(["auto"])
     assert (t.kind, t.pid, t.name, t.spec) == ("qmp", 42, "web", "/r/web.qmp")
+
+
+def test_auto_names_running_qemus_it_cannot_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """'auto' turns every QEMU it cannot read into an unreadable target saying why and how:
+    a client-mode monitor, and a libvirt guest while libvirt does not answer."""
+    from qnetinspect.libvirt import reader
+
+    skipped = (
+        discovery.SkippedVm(7, "plain", "-qmp unix:/x,server=off", "client-mode socket"),
+        discovery.SkippedVm(8, "dom", "-chardev socket,id=charmonitor,fd=3", "fd monitor",
+                            discovery.LIBVIRT_HINT, "libvirt"),
+    )
+    monkeypatch.setattr(discovery, "scan", lambda: discovery.Discovery(skipped=skipped))
+    monkeypatch.setattr(reader, "running_domains_if_any",
+                        lambda uri: (None, "libvirt: cannot connect to qemu:///system: gone"))
+    plain, dom = expand_targets(["auto"])
+    assert (plain.kind, plain.pid, plain.name) == ("unreadable", 7, "plain")
+    assert plain.reason is not None and "client-mode socket" in plain.reason
+    assert dom.kind == "unreadable" and dom.reason is not None
+    assert "cannot connect to qemu:///system: gone" in dom.reason
+    assert "qnetinspect check libvirt:dom" in dom.reason
+
+
+def test_auto_reads_libvirt_guests_through_libvirt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When libvirt answers, its guests found by discovery become libvirt: targets."""
+    from qnetinspect.libvirt import reader
+
+    skipped = (discovery.SkippedVm(8, "dom", "-chardev socket,id=charmonitor,fd=3", "fd",
+                                   discovery.LIBVIRT_HINT, "libvirt"),)
+    monkeypatch.setattr(discovery, "scan", lambda: discovery.Discovery(skipped=skipped))
+    monkeypatch.setattr(reader, "running_domains_if_any", lambda uri: (["dom"], ""))
+    (t,) = expand_targets(["auto"])
+    assert (t.kind, t.name, t.uri, t.spec) == ("libvirt", "dom", "qemu:///system", "libvirt:dom")

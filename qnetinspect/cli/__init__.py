@@ -8,6 +8,7 @@ inside ``run`` so that ``check`` from cron stays light.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -117,8 +118,56 @@ def _not_a_command(word: str) -> str:
     )
 
 
+def _tolerant_streams() -> None:
+    """Output never raises on text it cannot encode (a VM name with an undecodable byte, under
+    the C locale cron uses): such characters are written as backslash escapes instead."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            # a closed or detached stream: nothing to protect
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
+def _split_debug(args: list[str]) -> tuple[list[str], bool]:
+    """``--debug`` anywhere before ``--`` (QEMU's options after it are not ours)."""
+    end = args.index("--") if "--" in args else len(args)
+    debug = "--debug" in args[:end]
+    if debug:
+        args = [a for a in args[:end] if a != "--debug"] + args[end:]
+    return args, debug
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    """Run the command line; an unexpected exception (a bug) becomes one line on stderr and
+    exit 3 for ``check`` (UNKNOWN), 70 (EX_SOFTWARE) otherwise; ``--debug`` shows its traceback.
+    """
+    _tolerant_streams()
+    args_list, debug = _split_debug(list(sys.argv[1:] if argv is None else argv))
+    command = next((a for a in args_list if not a.startswith("-")), "")
+    try:
+        return _main(args_list)
+    except Exception as exc:  # the top-level guard: never a bare traceback from cron
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        from qnetinspect.report.escape import terminal
+
+        where = ""
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            where = f" at {tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+        print(f"qnetinspect: internal error: {type(exc).__name__}: "
+              f"{terminal(' '.join(str(exc).split()))}{where} (run with --debug for the "
+              "traceback)", file=sys.stderr)
+        check = command == "check"
+        return exit_codes.NAGIOS_UNKNOWN if check else exit_codes.INTERNAL
+
+
+def _main(args_list: list[str]) -> int:
     # bare `qnetinspect [TARGET...]` is the TUI (its options too: `qnetinspect --hold SOCK`);
     # a typo (`chek`) must not open a TUI on it
     if args_list and args_list[0] in _TUI_OPTIONS:
@@ -146,7 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("qnetinspect: interrupted", file=sys.stderr)
         return exit_codes.INTERRUPTED
     except QNetInspectError as exc:
-        print(f"qnetinspect: {exc}", file=sys.stderr)
+        from qnetinspect.report.escape import terminal
+
+        print(f"qnetinspect: {terminal(str(exc))}", file=sys.stderr)
         return getattr(args, "error_exit_code", exit_codes.USAGE)
     except BrokenPipeError:
         return exit_codes.OK

@@ -32,12 +32,13 @@ def run(args: argparse.Namespace) -> int:
         doc = {
             "schema": SCHEMA,
             "found": [
-                {"pid": v.pid, "name": v.name, "address": str(v.address), "source": v.source}
+                {"pid": v.pid, "name": v.name, "address": str(v.address), "source": v.source,
+                 "manager": v.manager}
                 for v in result.found
             ],
             "skipped": [
                 {"pid": s.pid, "name": s.name, "source": s.source, "reason": s.reason,
-                 "hint": s.hint}
+                 "hint": s.hint, "manager": s.manager}
                 for s in result.skipped
             ],
         }
@@ -56,5 +57,7 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"skipped pid {s.pid or '-'} {s.name or '-'}: {s.reason}: {s.source}")
         if s.hint:
             lines.append(f"  hint: {s.hint}")
-    sys.stdout.write("\n".join(lines) + "\n")
+    from qnetinspect.report.escape import terminal_lines  # names from VMs' command lines
+
+    sys.stdout.write(terminal_lines("\n".join(lines)) + "\n")
     return exit_codes.OK

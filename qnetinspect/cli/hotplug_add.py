@@ -68,16 +68,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--force",
         action="store_true",
-        help="apply even if it creates a critical finding or adds to a hub that has one",
+        help="apply even if it creates a critical finding or adds to a hub that has one, "
+        "or the VM is managed by libvirt/Proxmox/Incus (which then would not know of the NIC)",
     )
     p.set_defaults(func=run)
+
+
+def positive_seconds(text: str) -> float:
+    """--timeout/--unplug-timeout: a finite number of seconds > 0 (nan, -1, 0 are usage
+    errors, as for the read commands)."""
+    from qnetinspect.cli.check import _positive_float
+
+    return _positive_float(text)
 
 
 def add_common(p: argparse.ArgumentParser, *, with_timeout: bool = True) -> None:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     if with_timeout:
         p.add_argument(
-            "--timeout", type=float, default=5.0, metavar="S", help="QMP timeout (default 5s)"
+            "--timeout", type=positive_seconds, default=5.0, metavar="S",
+            help="QMP timeout (default 5s)",
         )
 
 
@@ -101,6 +111,9 @@ async def _add(args: argparse.Namespace) -> int:
         bus=args.bus,
         options=tuple(parse_option(o) for o in args.option),
     )
+    from qnetinspect.managed import guard_hotplug, refuse_libvirt_target
+
+    refuse_libvirt_target(args.target, "add", backend=args.backend)
     others = [t for spec in args.others for t in _expand(spec)]
     other_snaps = [await inspect_target(t, timeout=args.timeout) for t in others]
     for t, s in zip(others, other_snaps, strict=True):
@@ -108,6 +121,7 @@ async def _add(args: argparse.Namespace) -> int:
             raise UsageError(f"--with {t.spec}: cannot be read ({s.error.kind}: {s.error.message})")
     async with live.session_for(args.target, timeout=args.timeout) as session:
         snapshot = await live.read_snapshot(session, session.target)
+        guard_hotplug(args.target, snapshot, "add", force=args.force, backend=args.backend)
         context = await live.read_context(session, snapshot, other_snaps)
         plan = plan_add(snapshot, request, context)
         return await present_and_apply(session, plan, args, force=args.force)
@@ -119,8 +133,9 @@ async def present_and_apply(
     """Print the plan; stop for --dry-run; refuse criticals; confirm; apply; report."""
     from qnetinspect.hotplug import live
     from qnetinspect.hotplug.plan import format_plan, refuse_critical
+    from qnetinspect.report.escape import terminal_lines  # the plan names the VM's clients
 
-    print(format_plan(plan), flush=True)
+    print(terminal_lines(format_plan(plan)), flush=True)
     if getattr(args, "dry_run", False):
         print("dry run: nothing was sent")
         return exit_codes.OK
@@ -169,11 +184,13 @@ def guarded(make: Callable[[], Awaitable[int]]) -> int:
     """Run the async command; one line on stderr and the exit code for our errors."""
     import anyio
 
+    from qnetinspect.report.escape import terminal
+
     try:
         return anyio.run(make)
     except UsageError as exc:
-        print(f"qnetinspect: {exc}", file=sys.stderr)
+        print(f"qnetinspect: {terminal(str(exc))}", file=sys.stderr)
         return exit_codes.USAGE
-    except QNetInspectError as exc:
-        print(f"qnetinspect: {exc}", file=sys.stderr)
+    except QNetInspectError as exc:  # QEMU's error text (and a peer's) is quoted in it
+        print(f"qnetinspect: {terminal(str(exc))}", file=sys.stderr)
         return FAILED

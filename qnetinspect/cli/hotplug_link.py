@@ -17,6 +17,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("device_id", metavar="DEVICE_ID", help="NIC or netdev name")
     p.add_argument("state", choices=("up", "down"), help="the new link state")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--force", action="store_true",
+                   help="change a VM managed by libvirt/Proxmox/Incus behind its back")
     add_common(p)
     p.set_defaults(func=run)
 
@@ -29,8 +31,12 @@ async def _link(args: argparse.Namespace) -> int:
     from qnetinspect.cli.hotplug_add import present_and_apply
     from qnetinspect.hotplug import live
     from qnetinspect.hotplug.plan import plan_link
+    from qnetinspect.managed import guard_hotplug, refuse_libvirt_target
 
+    refuse_libvirt_target(args.target, "link", device=args.device_id, state=args.state)
     async with live.session_for(args.target, timeout=args.timeout) as session:
         snapshot = await live.read_snapshot(session, session.target)
+        guard_hotplug(args.target, snapshot, "link", force=args.force, device=args.device_id,
+                      state=args.state)
         plan = plan_link(snapshot, args.device_id, args.state == "up")
         return await present_and_apply(session, plan, args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from qnetinspect.cli.hotplug_add import add_common, guarded
+from qnetinspect.cli.hotplug_add import add_common, guarded, positive_seconds
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,12 +34,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--timeout",
         "--unplug-timeout",
         dest="unplug_timeout",
-        type=float,
+        type=positive_seconds,
         default=5.0,
         metavar="S",
         help="how long to wait for QEMU's DEVICE_DELETED (default 5s)",
     )
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--force", action="store_true",
+                   help="change a VM managed by libvirt/Proxmox/Incus behind its back")
     add_common(p, with_timeout=False)
     p.set_defaults(func=run)
 
@@ -52,9 +54,12 @@ async def _remove(args: argparse.Namespace) -> int:
     from qnetinspect.cli.hotplug_add import present_and_apply
     from qnetinspect.hotplug import live
     from qnetinspect.hotplug.plan import plan_remove
+    from qnetinspect.managed import guard_hotplug, refuse_libvirt_target
 
+    refuse_libvirt_target(args.target, "remove", device=args.device_id)
     async with live.session_for(args.target) as session:
         snapshot = await live.read_snapshot(session, session.target)
+        guard_hotplug(args.target, snapshot, "remove", force=args.force, device=args.device_id)
         context = await live.read_context(session, snapshot)
         plan = plan_remove(snapshot, args.device_id, keep_netdev=args.keep_netdev, context=context)
         return await present_and_apply(session, plan, args)

@@ -192,4 +192,7 @@ def render_text(result: ArgvTopology, findings: Sequence[Finding], target: str) 
     if result.notes:
         out += ["", "Notes:"] + [f"  {n}" for n in result.notes]
     out += ["", *render_findings_section(findings)]
-    return "\n".join(out) + "\n"
+    # --pid reads a VM's own command line: its names must not reach the terminal as controls
+    from qnetinspect.report.escape import terminal_lines
+
+    return terminal_lines("\n".join(out)) + "\n"

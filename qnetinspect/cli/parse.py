@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from qnetinspect.models import Snapshot
     from qnetinspect.parse import parse_info_network, parse_usernet
     from qnetinspect.parse.paste import unreadable_reason
+    from qnetinspect.report.escape import terminal, terminal_lines
     from qnetinspect.rules import evaluate
 
     name: str = args.file
@@ -92,10 +93,11 @@ def run(args: argparse.Namespace) -> int:
     reason = unreadable_reason(topology, empty_ok=capture)
     findings = evaluate([snapshot]) if reason is None else []
     if reason is not None:
-        print(f"qnetinspect: {name}: unreadable: {reason}", file=sys.stderr)
+        print(f"qnetinspect: {terminal(name)}: unreadable: {terminal(reason)}", file=sys.stderr)
     elif topology.unparsed:
         n = len(topology.unparsed)
-        print(f"qnetinspect: {name}: {n} unparsed line{'s' * (n != 1)}", file=sys.stderr)
+        print(f"qnetinspect: {terminal(name)}: {n} unparsed line{'s' * (n != 1)}",
+              file=sys.stderr)
     if args.format == "json":
         from qnetinspect.report.json import SCHEMA, finding_to_dict, topology_to_dict
 
@@ -109,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
             doc["error"] = {"kind": "unreadable", "message": reason}
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     elif reason is None:
-        sys.stdout.write(render_text(name, topology, findings))
+        # the text holds a VM's strings: no control character of theirs reaches the terminal
+        sys.stdout.write(terminal_lines(render_text(name, topology, findings)))
     # nothing read is never a success: the reason is on stderr (one line)
     return exit_codes.OK if reason is None else exit_codes.USAGE
 

@@ -48,19 +48,20 @@ def _print_coloured(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qnetinspect.cli.check import _read_stdin
-    from qnetinspect.report.json import document
-    from qnetinspect.service import inspect
+    from qnetinspect.cli.check import document, inspect_all
 
-    done = inspect(args.targets, config_path=args.config, timeout=args.timeout,
-                   concurrency=args.concurrency, read_stdin=_read_stdin)
-    snapshots, findings = done.snapshots, done.findings
+    snapshots, findings, _, _ = inspect_all(
+        args.targets, config_path=args.config, timeout=args.timeout,
+        concurrency=args.concurrency, connect=args.connect, monitor=not args.no_monitor,
+    )
     if any(s.argv for s in snapshots):
         # a person reads `show`: for local VMs whose command line is readable, the fix of a
         # legacy hub is the migrated command line (`check` stays lean for cron)
         from qnetinspect.migrate import with_migrated_fixes
 
-        findings = with_migrated_fixes(findings, snapshots)
+        findings = with_migrated_fixes(
+            findings, [s for s in snapshots if s.manager != "libvirt"]  # theirs: domain XML
+        )
     if args.format == "json":
         import json
 

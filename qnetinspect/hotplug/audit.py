@@ -28,10 +28,16 @@ def record(
     result: str,
     error: str | None = None,
     rollback: Sequence[dict[str, Any]] = (),
+    step: dict[str, Any] | None = None,
 ) -> None:
     """Append one entry. A log that cannot be written is reported on stderr, never fatal:
-    the change already happened and must still be reported to the user."""
-    entry = {
+    the change already happened and must still be reported to the user.
+
+    ``result`` is ``intent`` (before anything is sent), then for each ``step`` (a command)
+    ``sending`` before it and ``sent``/``broken`` after it, then the plan's outcome (``ok``,
+    ``failed``, ``broken``, ``timeout`` ...).
+    """
+    entry: dict[str, Any] = {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "target": target,
         "action": action,
@@ -40,6 +46,8 @@ def record(
         "error": error,
         "rollback": list(rollback),
     }
+    if step is not None:
+        entry["step"] = step
     path = audit_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

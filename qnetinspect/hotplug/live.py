@@ -303,7 +303,8 @@ async def apply_plan(
     commands = [c.to_json() for c in plan.commands]
 
     def log_result(
-        result: str, error: str | None = None, rollback: Sequence[QmpCommand] = ()
+        result: str, error: str | None = None, rollback: Sequence[QmpCommand] = (),
+        step: QmpCommand | None = None,
     ) -> None:
         audit.record(
             target=plan.target,
@@ -312,9 +313,26 @@ async def apply_plan(
             result=result,
             error=error,
             rollback=[c.to_json() for c in rollback],
+            step=step.to_json() if step is not None else None,
         )
 
+    # intent first: if we die (or the VM's QEMU does) mid-plan, the log still says what began
+    log_result("intent")
+    try:
+        return await _send_all(session, plan, sent, log_result, unplug_timeout)
+    except TargetError as exc:
+        # the session broke mid-plan: a new one finishes or undoes what it can, and the
+        # message names exactly what is left in QEMU
+        return await _recover(session, plan, sent, exc, log_result)
+
+
+async def _send_all(
+    session: QmpSession, plan: Plan, sent: list[QmpCommand], log_result: Any,
+    unplug_timeout: float,
+) -> ApplyResult:
+    """The commands in order, each audited after it; then the change confirmed."""
     for cmd in plan.commands:
+        log_result("sending", step=cmd)  # before: if we never hear back, the log still says it
         try:
             if cmd.execute == "device_del" and plan.wait_deleted is not None:
                 released = await _unplug(session, cmd, plan.wait_deleted, unplug_timeout)
@@ -343,9 +361,10 @@ async def apply_plan(
             log_result("timeout", str(exc))
             raise
         except TargetError as exc:
-            log_result("failed", str(exc))
+            log_result("broken", str(exc), step=cmd)
             raise
         sent.append(cmd)
+        log_result("sent", step=cmd)
 
     if plan.action == "link":
         log_result("ok")
@@ -364,6 +383,90 @@ async def apply_plan(
         raise HotplugError(f"{plan.target}: {problem}")
     log_result("ok")
     return ApplyResult(plan=plan, sent=tuple(sent), topology=topo)
+
+
+def _created(cmd: QmpCommand) -> str | None:
+    """The name ``cmd`` makes appear in ``info network`` (a netdev or NIC id), if any."""
+    if cmd.execute in ("netdev_add", "device_add"):
+        return str(cmd.arguments.get("id") or "") or None
+    return None
+
+
+async def _recover(
+    session: QmpSession, plan: Plan, sent: list[QmpCommand], cause: TargetError,
+    log_result: Any,
+) -> ApplyResult:
+    """After a broken session: look again in a new one; confirm a change that went through,
+    else undo what the plan created. Raises ApplyFailed naming what is left in QEMU."""
+    done = len(sent)
+    unsure = plan.commands[done] if done < len(plan.commands) else None
+    unsure_text = f"{unsure.execute} {unsure.arguments.get('id', '')}".strip() if unsure else ""
+    head = f"{plan.target}: the session broke ({cause.kind}: {cause.message})"
+    if unsure is not None:
+        head += f" during {unsure_text}"
+    created = [n for c in (*sent, *([unsure] if unsure else [])) if (n := _created(c))]
+    # one session per monitor: the broken one is closed first (QEMU serves one client, and a
+    # half-dead connection would keep the new one from ever being greeted)
+    await session.close()
+    fresh = QmpSession(session.address, timeout=session.timeout, target=session.target)
+    try:
+        async with fresh:
+            names = _names(parse_info_network(await fresh.hmp("info network")))
+            if plan.action == "link" and unsure is not None:
+                await fresh.execute(unsure.execute, unsure.arguments)  # set_link is idempotent
+                log_result("ok", f"{head}; set_link sent again in a new session", step=unsure)
+                return ApplyResult(plan=plan, sent=plan.commands, topology=None)
+            if all(n in names for n in plan.expect_present) and not any(
+                n in names for n in plan.expect_absent
+            ) and (plan.expect_present or plan.expect_absent):
+                topo = parse_info_network(await fresh.hmp("info network"))
+                log_result("ok", f"{head}; a new session confirmed the change")
+                return ApplyResult(plan=plan, sent=plan.commands, topology=topo)
+            undone: list[QmpCommand] = []
+            if plan.action == "remove" and plan.wait_deleted not in names:
+                # the NIC is gone: finish the plan (its netdev_del), nothing to undo
+                for cmd in plan.commands[done:]:
+                    if cmd.execute == "netdev_del" and cmd.arguments.get("id") in names:
+                        await fresh.execute(cmd.execute, cmd.arguments)
+                        undone.append(cmd)
+            for cmd in reversed([*sent, *([unsure] if unsure else [])]):
+                undo = _undo(cmd)
+                name = _created(cmd)
+                if undo is None or name is None or name not in names:
+                    continue
+                try:
+                    await fresh.execute(undo.execute, undo.arguments)
+                    undone.append(undo)
+                except CommandFailed as exc:
+                    log.warning("rollback %s failed: %s", undo, exc.qemu_message)
+            after = _names(parse_info_network(await fresh.hmp("info network")))
+            left = sorted(n for n in after if n in created or n in plan.expect_absent)
+            if plan.action == "remove" and not left:
+                log_result("ok", f"{head}; a new session finished it", undone)
+                return ApplyResult(plan=plan, sent=plan.commands, topology=None)
+    except TargetError as again:
+        left_sent = [n for c in sent if (n := _created(c))]
+        maybe = _created(unsure) if unsure is not None else None
+        what = f"{head}; the VM cannot be read again ({again.kind}), so nothing was undone."
+        what += (f" Left in QEMU: {', '.join(left_sent)}" if left_sent
+                 else " Nothing of the change was confirmed in QEMU")
+        if maybe:
+            what += f"; {maybe} may exist too ({unsure_text} got no answer)"
+        undo_hint = [u for c in reversed(sent) if (u := _undo(c)) is not None]
+        if undo_hint:
+            what += ". To undo: " + ", ".join(
+                f"QMP {u.execute} {u.arguments.get('id')}" for u in undo_hint)
+        log_result("broken", what)
+        raise ApplyFailed(what, command=unsure) from cause
+    what = head
+    if undone:
+        what += "; a new session sent: " + ", ".join(
+            f"{u.execute} {u.arguments.get('id')}" for u in undone)
+    what += f". Left in QEMU: {', '.join(left)}" if left else ". Nothing of it is left in QEMU"
+    if any(u.execute == "device_del" for u in undone) and left:
+        what += " (a PCI NIC goes only when the guest OS acknowledges the unplug)"
+    log_result("broken", what, undone)
+    raise ApplyFailed(what, command=unsure, rolled_back=undone) from cause
 
 
 async def _unplug(session: QmpSession, cmd: QmpCommand, device_id: str, timeout: float) -> bool:

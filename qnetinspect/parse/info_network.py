@@ -37,6 +37,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from qnetinspect.models import Filter, Hub, HubPort, NetClient, Topology, UnparsedLine
+from qnetinspect.parse.consistency import check_listing
+from qnetinspect.parse.untrusted import valid_text
 
 __all__ = [
     "line_kind",
@@ -464,16 +466,38 @@ def parse_info_network(text: str, *, pasted: bool = False) -> Topology:
     reading step (parse/paste.py), which records what it did in ``removed`` and ``notes``.
     QEMU's own replies (live, capture JSON) are read exactly: no heuristic may be triggered by a
     string a VM controls.
-    """
-    topology = _parse_lines(_numbered(text))
-    if not pasted:
-        return topology
-    from qnetinspect.parse.paste import looks_pasted, normalize_paste
 
-    if not topology.unparsed and not looks_pasted(text):
-        return topology
-    read = normalize_paste(text)
-    return replace(_parse_lines(read.lines), removed=read.removed, notes=read.notes)
+    The result carries the structural cross-checks of ``parse/consistency.py``
+    (``Topology.contradictions`` and ``alternatives``).
+    """
+    text = valid_text(text)  # a lone surrogate from a peer must not reach an encoder later
+    topology = _parse(text)
+    if pasted:
+        from qnetinspect.parse.paste import looks_pasted, normalize_paste
+
+        if topology.unparsed or looks_pasted(text):
+            read = normalize_paste(text)
+            topology = replace(_parse_lines(read.lines), removed=read.removed, notes=read.notes)
+            # the cross-checks read the lines as the paste step left them (same numbers)
+            text = _renumbered(read.lines)
+    return check_listing(topology, text, _parse)
+
+
+def _parse(text: str) -> Topology:
+    """The parser proper (no cross-checks, no paste reading)."""
+    return _parse_lines(_numbered(text))
+
+
+def _renumbered(lines: Iterable[tuple[int, str]]) -> str:
+    """Numbered lines back to a text in which each sits on its own line number ("" when the
+    numbers do not rise: then only the checks that need no text run)."""
+    out: list[str] = []
+    for no, line in lines:
+        if no <= len(out):
+            return ""
+        out.extend([""] * (no - len(out) - 1))
+        out.append(line)
+    return "\n".join(out)
 
 
 def _numbered(text: str) -> Iterator[tuple[int, str]]:

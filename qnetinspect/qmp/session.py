@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import errno
 import logging
+import re
 import socket
 import struct
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
@@ -21,6 +22,7 @@ from typing import Any, Self
 import anyio
 from qemu.qmp import ConnectError, EventListener, ExecInterruptedError, ExecuteError, QMPClient
 from qemu.qmp.error import ProtocolError
+from qemu.qmp.message import Message
 from qemu.qmp.protocol import StateError
 
 from qnetinspect.errors import CommandFailed, TargetError
@@ -32,6 +34,15 @@ logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
 logging.getLogger("qemu.qmp").propagate = False
 
 DEFAULT_TIMEOUT = 5.0
+#: the largest QMP message accepted (qemu.qmp's default is 10 MiB): QEMU 7.2's QAPI schema
+#: (hot-plug reads it) is ~200 KiB; a peer flooding more costs memory, never the run
+MAX_REPLY = 4 * 1024 * 1024
+
+
+def seconds(value: float) -> str:
+    """``5s``, ``0.5s``, ``2.3s``: a time for a message (what is left of a timeout is never
+    shown as ``4.98662s``)."""
+    return f"{round(value, 1):g}s" if value >= 0.1 else f"{value:.2g}s"
 
 
 def _refuse_all(event: object) -> bool:
@@ -64,6 +75,11 @@ def _kind_of_oserror(exc: OSError) -> str:
 kind_of_oserror = _kind_of_oserror
 
 
+#: the greeting's ``package`` as libvirt's virt-qemu-qmp-proxy makes it (real QEMU builds print
+#: their distribution's package version, or nothing): it reads one command per read()
+_PROXY_PACKAGE = re.compile(r"^qemu-\d+\.\d+\.\d+$")
+
+
 class _QuietClient(QMPClient):
     """QMPClient without its per-message debug hooks.
 
@@ -71,6 +87,24 @@ class _QuietClient(QMPClient):
     ``str`` pretty-prints the message with ``json.dumps(indent=2)`` even when debug logging is
     off: with 50 VMs that was most of our CPU time. The hooks are meant to be overridden.
     """
+
+    #: why the reader stopped, when it was the peer's fault ("too-large" / "not-qmp" + text)
+    recv_failure: tuple[str, str] | None = None
+
+    async def _do_recv(self) -> Any:
+        # qemu.qmp's own, remembering what broke the reader (it only says "disconnected")
+        try:
+            msg_bytes = await self._readline()
+        except ValueError:  # asyncio's readline: a line over the limit
+            self.recv_failure = ("too-large", f"a reply is larger than {MAX_REPLY} bytes")
+            raise
+        if not msg_bytes.endswith(b"\n"):
+            raise EOFError  # cut mid-reply: the peer went away, the reply is not "bad JSON"
+        try:
+            return Message(msg_bytes, eager=True)
+        except ProtocolError:
+            self.recv_failure = ("not-qmp", "a reply is not valid QMP JSON")
+            raise
 
     def _cb_outbound(self, msg: Any) -> Any:
         return msg
@@ -125,17 +159,24 @@ class QmpSession:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         target: str | None = None,
+        serial: bool = False,
     ) -> None:
         self.address = parse_address(address) if isinstance(address, str) else address
         self.target = target or str(self.address)
         self.timeout = timeout
-        self._client = _QuietClient(f"qnetinspect:{self.target}")
+        self._client = _QuietClient(f"qnetinspect:{self.target}", readbuflen=MAX_REPLY)
         # qemu.qmp's default listener (which cannot be removed) keeps every event forever in
         # its queue and history: make it refuse all events; callers use listen() instead.
         self._client.events.event_filter = _refuse_all
         self._open = False
         #: pid of the process that listens on a unix socket (SO_PEERCRED), else None
         self.peer_pid: int | None = None
+        #: send one command at a time: peers that read one JSON document per read() (libvirt's
+        #: virt-qemu-qmp-proxy) wedge on pipelined commands. Set from the greeting, or by the
+        #: caller after a stall (``stalled``) for the next session.
+        self.serial = serial
+        #: a pipelined batch got no reply at all: retry with ``serial=True``
+        self.stalled = False
 
     # ----------------------------------------------------------------- lifecycle
     async def __aenter__(self) -> Self:
@@ -167,7 +208,7 @@ class QmpSession:
             raise TargetError(
                 self.target,
                 "no-greeting",
-                f"socket accepted but QEMU sent no QMP greeting within {self.timeout:g}s "
+                f"socket accepted but QEMU sent no QMP greeting within {seconds(self.timeout)} "
                 "(another client holds the monitor, or QEMU is stopped)",
             ) from None
         except ConnectError as exc:
@@ -179,6 +220,16 @@ class QmpSession:
             await self._abandon()
             raise
         self._open = True
+        if _PROXY_PACKAGE.match(self._greeting_package()):
+            self.serial = True
+            self.peer_pid = None  # the process behind the socket is the proxy, not QEMU
+
+    def _greeting_package(self) -> str:
+        greeting = self._client.greeting
+        try:
+            return str(greeting.QMP.version["package"]) if greeting is not None else ""
+        except (KeyError, TypeError, AttributeError):
+            return ""
 
     async def close(self) -> None:
         """Disconnect; never raises for a session that already broke.
@@ -236,17 +287,38 @@ class QmpSession:
         except TimeoutError:
             sock.close()
             raise TargetError(
-                self.target, "timeout", f"connect did not complete within {self.timeout:g}s"
+                self.target, "timeout", f"connect did not complete within {seconds(self.timeout)}"
             ) from None
         except OSError as exc:
             sock.close()
-            raise TargetError(self.target, _kind_of_oserror(exc), exc.strerror or str(exc)) from exc
+            raise self._not_a_socket(exc) from exc
         except TargetError:
             raise
         except BaseException:
             sock.close()
             raise
         return sock
+
+    def _not_a_socket(self, exc: OSError) -> TargetError:
+        """Connecting to a regular file or a directory says "refused": say what it is."""
+        import os
+        import stat
+
+        path = self.address.path
+        if path is not None and exc.errno in (errno.ECONNREFUSED, errno.ENOTSOCK):
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:
+                mode = 0
+            if stat.S_ISDIR(mode):
+                return TargetError(self.target, "not-qmp", "is a directory, not a QMP socket")
+            if stat.S_ISREG(mode):
+                return TargetError(
+                    self.target, "not-qmp",
+                    "is a regular file, not a QMP socket (saved `info network` text is read "
+                    f"with file:{path})",
+                )
+        return TargetError(self.target, _kind_of_oserror(exc), exc.strerror or str(exc))
 
     def _map_connect_error(self, exc: ConnectError) -> TargetError:
         cause = exc.exc
@@ -291,7 +363,7 @@ class QmpSession:
                 return await self._execute_raw(command, arguments)
         except TimeoutError:
             raise TargetError(
-                self.target, "timeout", f"{command}: no reply within {limit:g}s"
+                self.target, "timeout", f"{command}: no reply within {seconds(limit)}"
             ) from None
 
     async def _execute_raw(self, command: str, arguments: Mapping[str, object] | None) -> object:
@@ -302,7 +374,7 @@ class QmpSession:
             raise CommandFailed(self.target, command, exc.error_class, str(exc)) from exc
         except ExecInterruptedError as exc:
             self._open = False
-            raise TargetError(self.target, "disconnected", f"{command}: connection lost") from exc
+            raise self._lost(command) from exc
         except (OSError, EOFError) as exc:
             self._open = False
             raise TargetError(self.target, "disconnected", f"{command}: {exc}") from exc
@@ -311,7 +383,14 @@ class QmpSession:
         except StateError as exc:
             # the peer hung up while we were idle: qemu.qmp is already disconnecting
             self._open = False
-            raise TargetError(self.target, "disconnected", f"{command}: connection lost") from exc
+            raise self._lost(command) from exc
+
+    def _lost(self, command: str) -> TargetError:
+        """The session broke under ``command``: say why when the peer's reply was the cause."""
+        failure = self._client.recv_failure
+        if failure is not None:
+            return TargetError(self.target, failure[0], f"{command}: {failure[1]}")
+        return TargetError(self.target, "disconnected", f"{command}: connection lost")
 
     async def hmp(self, command_line: str, *, timeout: float | None = None) -> str:
         """Run a fixed, read-only HMP command (never built from user input) and return its text."""
@@ -336,14 +415,17 @@ class QmpSession:
         results: list[object | CommandFailed] = [None] * len(commands)
         broken: list[TargetError] = []
         limit = self.timeout if timeout is None else timeout
+        replied = 0
 
         async def one(i: int, cmd: str, args: Mapping[str, object] | None) -> None:
+            nonlocal replied
             try:
                 results[i] = await self._execute_raw(cmd, args)
             except CommandFailed as exc:
                 results[i] = exc
             except TargetError as exc:
                 broken.append(exc)
+            replied += 1
 
         # One time limit for the whole batch: a cancel scope per command cost more CPU than
         # the commands themselves with many VMs. The commands wait in asyncio.gather, not in
@@ -353,17 +435,45 @@ class QmpSession:
         # apply, and cancelling the surrounding scope cancels every command.
         try:
             with anyio.fail_after(limit):
-                await asyncio.gather(
-                    *(one(i, cmd, args) for i, (cmd, args) in enumerate(commands))
-                )
+                if self.serial:
+                    for i, (cmd, args) in enumerate(commands):
+                        await one(i, cmd, args)
+                elif len(commands) == 1:
+                    await one(0, *commands[0])
+                else:
+                    await self._gather_or_stall(
+                        [one(i, cmd, args) for i, (cmd, args) in enumerate(commands)],
+                        limit, lambda: replied,
+                    )
         except TimeoutError:
             names = ", ".join(sorted({c for c, _ in commands}))
             raise TargetError(
-                self.target, "timeout", f"{names}: no reply within {limit:g}s"
+                self.target, "timeout", f"{names}: no reply within {seconds(limit)}"
             ) from None
+        if self.stalled:
+            raise TargetError(self.target, "timeout", "no reply to commands sent together: "
+                              "the peer takes one command at a time (virt-qemu-qmp-proxy?)")
         if broken:
             raise broken[0]
         return results
+
+    async def _gather_or_stall(self, waits: list[Coroutine[Any, Any, None]], limit: float,
+                               replied: Callable[[], int]) -> None:
+        """Await the commands together; give up when none has replied within a third of
+        ``limit`` (``stalled``): the caller retries one command at a time in the time left.
+        A timer callback, not a task: this runs for every VM."""
+        with anyio.CancelScope() as scope:
+
+            def check() -> None:
+                if replied() == 0:
+                    self.stalled = True
+                    scope.cancel()
+
+            timer = asyncio.get_running_loop().call_later(limit / 3, check)
+            try:
+                await asyncio.gather(*waits)
+            finally:
+                timer.cancel()
 
     # ----------------------------------------------------------------- events
     @asynccontextmanager

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from qnetinspect.models import Finding, NetClient, Severity, Snapshot, Topology
+from qnetinspect.report import escape
 
 
 @dataclass
@@ -113,7 +114,7 @@ _DOT_STYLE = {
 
 
 def _dot_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return escape.dot(text)  # VM strings are untrusted: no control character, quotes escaped
 
 
 def render_dot(snapshots: Sequence[Snapshot], findings: Sequence[Finding] = ()) -> str:
@@ -143,7 +144,7 @@ def render_dot(snapshots: Sequence[Snapshot], findings: Sequence[Finding] = ()) 
 # ----------------------------------------------------------------------------- Mermaid
 def _mermaid_quote(text: str) -> str:
     # Mermaid labels are quoted strings; a double quote inside ends them: use its entity code
-    return '"' + text.replace('"', "#quot;") + '"'
+    return escape.mermaid(text)
 
 
 _MERMAID_SHAPE = {

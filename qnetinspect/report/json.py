@@ -58,6 +58,8 @@ def topology_to_dict(t: Topology) -> dict[str, Any]:
         "clients": [client_to_dict(c) for c in t.clients],
         "unparsed": [_line(u) for u in t.unparsed],
         "dialect": t.dialect,
+        # only when the listing contradicts itself (parse/consistency.py): no key otherwise
+        **({"contradictions": list(t.contradictions)} if t.contradictions else {}),
     }
     if t.removed or t.notes:  # only for pasted text: what its reading step took out, and why
         d["pasted"] = {"notes": list(t.notes), "removed": [_line(u) for u in t.removed]}

@@ -9,9 +9,10 @@ Stdlib only, so ``check`` stays light.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qnetinspect.models import Finding, Severity, Snapshot
+from qnetinspect.report.escape import nagios, sanitize_findings, sanitize_snapshots
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
@@ -50,9 +51,10 @@ def verdict(
     down = tuple(s for s in snapshots if s.error is not None)
     for s in down:
         # text with nothing readable in it is the plugin's own failure to read (UNKNOWN),
-        # whatever --unreachable says about VMs that are down: nothing read is never OK
-        unreadable = s.error is not None and s.error.kind == "unreadable"
-        state = worse(state, UNKNOWN if unreadable else UNREACHABLE_STATES[unreachable])
+        # whatever --unreachable says about VMs that are down: nothing read is never OK;
+        # an internal failure (a bug of ours) is never OK either
+        ours = s.error is not None and s.error.kind in ("unreadable", "internal")
+        state = worse(state, UNKNOWN if ours else UNREACHABLE_STATES[unreachable])
     return Verdict(state=state, vms=len(snapshots), unreachable=down, counts=counts)
 
 
@@ -81,7 +83,14 @@ def render_nagios(
     *,
     duration: float | None = None,
 ) -> str:
-    """``QNETINSPECT STATE - summary | perfdata`` then one detail line per problem."""
+    """``QNETINSPECT STATE - summary | perfdata`` then one detail line per problem.
+
+    Every VM or peer string is escaped (``report.escape.nagios``): one status line, and no
+    ``|`` but the one before perfdata.
+    """
+    snapshots = sanitize_snapshots(snapshots, topology=False)
+    findings = sanitize_findings(findings)
+    v = replace(v, unreachable=tuple(s for s in snapshots if s.error is not None))
     labels = {s.target: s.label for s in snapshots}
     parts: list[str] = []
     for sev in (Severity.CRITICAL, Severity.WARNING):
@@ -103,16 +112,17 @@ def render_nagios(
         parts.append(f"{len(unreadable)} unreadable ({names})")
     summary = "; ".join(parts) if parts else "no problems"
     noun = "VM" if v.vms == 1 else "VMs"
+    summary = nagios(summary)
     lines = [f"QNETINSPECT {v.name} - {v.vms} {noun}: {summary} | {_perf(v, duration)}"]
     for s in down:
         assert s.error is not None
         who = f"{s.label} ({s.target})" if s.label != s.target else s.target
-        lines.append(f"UNREACHABLE {who}: {s.error.kind}: {_one_line(s.error.message)}")
+        lines.append(nagios(f"UNREACHABLE {who}: {s.error.kind}: {_one_line(s.error.message)}"))
     for f in findings:
         label = labels.get(f.target, f.target)
         # rule messages name the VM already ("web1: hub 0 ..."); add it where one does not
         message = f.message if f.message.startswith(label) else f"{label}: {f.message}"
-        lines.append(f"{f.severity.label.upper()} {f.rule}: {_one_line(message)}")
+        lines.append(nagios(f"{f.severity.label.upper()} {f.rule}: {_one_line(message)}"))
     return "\n".join(lines) + "\n"
 
 

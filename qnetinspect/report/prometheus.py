@@ -1,9 +1,9 @@
 """Prometheus text exposition of a ``check`` run, through prometheus-client.
 
 A fresh CollectorRegistry per run (never the process-global one), so the output holds exactly
-this run's targets. ``write_textfile`` goes through prometheus-client's ``write_to_textfile``,
-which writes a temporary file and renames it: node_exporter's textfile collector never reads a
-half-written file.
+this run's targets. ``check --output`` writes the rendered text with ``qnetinspect.outfile``
+(atomic, O_EXCL|O_NOFOLLOW temporary file), never prometheus-client's ``write_to_textfile``,
+whose temporary name is predictable.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from qnetinspect.models import Finding, Severity, Snapshot
+from qnetinspect.report.escape import prometheus_label
 
 
 def build_registry(
@@ -38,14 +39,16 @@ def build_registry(
           registry=registry).set(duration)
     Gauge("qnetinspect_check_status", "Overall state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
           registry=registry).set(state)
-    labels = {s.target: s.vm.name or "" for s in snapshots}
+    # label values from VMs are untrusted: no control character may reach the textfile
+    esc = prometheus_label
+    labels = {s.target: esc(s.vm.name or "") for s in snapshots}
     for s in snapshots:
-        up.labels(target=s.target, vm=labels[s.target]).set(0 if s.error else 1)
+        up.labels(target=esc(s.target), vm=labels[s.target]).set(0 if s.error else 1)
         if s.error is not None:
-            error.labels(target=s.target, kind=s.error.kind).set(1)
+            error.labels(target=esc(s.target), kind=s.error.kind).set(1)
     counts = Counter((f.target, f.rule, f.severity.label) for f in findings)
     for (target, rule, severity), n in sorted(counts.items()):
-        found.labels(target=target, vm=labels.get(target, ""), rule=rule,
+        found.labels(target=esc(target), vm=labels.get(target, ""), rule=rule,
                      severity=severity).set(n)
     totals = Counter(f.severity.label for f in findings)
     for sev in Severity:
@@ -56,8 +59,3 @@ def build_registry(
 def render_prometheus(registry: CollectorRegistry) -> str:
     text: bytes = generate_latest(registry)
     return text.decode()
-
-
-def write_textfile(path: str, registry: CollectorRegistry) -> None:
-    """Atomic write (temporary file + rename) for node_exporter's textfile collector."""
-    write_to_textfile(path, registry)

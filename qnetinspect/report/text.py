@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from qnetinspect.models import Finding, Snapshot, Topology
+from qnetinspect.report.escape import sanitize_findings, sanitize_snapshots
 
 
 def _diagram(topology: Topology, title: str) -> str:
@@ -39,6 +40,8 @@ def _facts(s: Snapshot) -> str:
         facts.append(f"pid {s.vm.pid}")
     if not s.live:
         facts.append("saved text")
+    if s.manager:
+        facts.append(f"managed by {s.manager}")
     return ", ".join(facts)
 
 
@@ -84,7 +87,11 @@ def unparsed_lines(t: Topology, limit: int = 10) -> list[str]:
 
 
 def render_text(snapshots: Sequence[Snapshot], findings: Sequence[Finding]) -> str:
-    """Every VM in target order; an unreachable one shows its error kind and message."""
+    """Every VM in target order; an unreachable one shows its error kind and message.
+
+    VM and peer strings are escaped for a terminal first (``report.escape``)."""
+    snapshots = sanitize_snapshots(snapshots)
+    findings = sanitize_findings(findings)
     blocks: list[str] = []
     for s in snapshots:
         lines: list[str] = []

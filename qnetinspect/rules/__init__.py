@@ -26,6 +26,7 @@ from qnetinspect.rules.default_mac import DefaultMac
 from qnetinspect.rules.duplicate_mac import DuplicateMac
 from qnetinspect.rules.emulated_nic import EmulatedNic
 from qnetinspect.rules.hostfwd_all_addresses import HostfwdAllAddresses
+from qnetinspect.rules.inconsistent_listing import InconsistentListing
 from qnetinspect.rules.legacy_net import LegacyNet
 from qnetinspect.rules.multi_nic_hub import MultiNicHub
 from qnetinspect.rules.nat_external_hub import NatExternalHub
@@ -60,6 +61,7 @@ RULES: tuple[Rule, ...] = (
     SocketDisconnected(),
     EmulatedNic(),
     LegacyNet(),
+    InconsistentListing(),
     UnparsedLines(),
 )
 

@@ -103,7 +103,8 @@ def usable_id(name: str | None) -> bool:
 def suggested_mac(*seed: str) -> str:
     """A locally stable MAC in QEMU's 52:54:00 range, derived from the names (not random, so
     the same input gives the same advice)."""
-    digest = hashlib.sha256("\0".join(seed).encode()).digest()
+    # surrogatepass: a name read from /proc may hold undecodable bytes (surrogateescape)
+    digest = hashlib.sha256("\0".join(seed).encode("utf-8", "surrogatepass")).digest()
     return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
 
 

@@ -59,7 +59,10 @@ class LegacyNet(Rule):
                 p.peer for p in hub.ports
                 if p.peer is not None and p.name and not LEGACY_PORT_NAME.match(p.name)
             )
-            legacy = [c for c in members if c not in by_hubport]
+            # by (name, type), as `unique` does: `in` on the tuple was quadratic (a listing of
+            # 10,000 ports took seconds)
+            hubport_keys = {(c.name, c.type) for c in by_hubport}
+            legacy = [c for c in members if (c.name, c.type) not in hubport_keys]
             also = (
                 f"; also on it through -netdev hubport: {join(describe(c) for c in by_hubport)}"
                 if by_hubport and legacy else ""

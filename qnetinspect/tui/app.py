@@ -26,6 +26,7 @@ from textual.widgets import DataTable, Footer, Header, Input
 
 from qnetinspect.live import Change, FleetUpdate, Source, VmState, VmUpdate
 from qnetinspect.models import Finding
+from qnetinspect.report import escape
 from qnetinspect.tui import render
 from qnetinspect.tui.messages import NodeChosen, SourceUpdate
 from qnetinspect.tui.model import FleetModel, NodeRef, VmView, vm_matches
@@ -428,7 +429,21 @@ class QNetInspectApp(App[int]):
             self.notify("select a connected VM first", severity="warning")
             return
         if not vm.snapshot.live:
-            self.notify(f"{vm.label} is saved text: nothing to change", severity="warning")
+            self.notify(f"{escape.markup(vm.label)} is saved text: nothing to change",
+                        severity="warning")
+            return
+        from qnetinspect.managed import manager_of_vm, managers_way, vm_label
+
+        manager = vm.snapshot.manager or manager_of_vm(vm.snapshot.argv, vm.target)
+        if manager is not None:  # its manager would not know of the change (see managed.py)
+            action = class_name.removesuffix("Screen").lower()
+            action = {"addnetdev": "add", "removenic": "remove", "linktoggle": "link"}.get(
+                action, action)
+            how = managers_way(manager, action, vm_label(manager, vm.snapshot.vm.name,
+                                                         vm.target))
+            self.notify(f"hot-plug is off for {vm.label}: it is managed by {manager}, which "
+                        f"would not know of the change. {manager}'s way: {how}",
+                        severity="warning", timeout=10)
             return
         if importlib.util.find_spec(HOTPLUG_MODULE) is None:
             self.notify("hot-plug screens are not available in this build", severity="error")
@@ -521,6 +536,33 @@ def _install_exit_handlers(app: App[Any]) -> None:
     import signal
 
     loop = asyncio.get_running_loop()
+
+    # signal.signal, not loop.add_signal_handler: a terminal that stopped reading fills Textual's
+    # output queue, and the event loop then blocks on it and never runs a loop handler; a
+    # Python handler still runs in the main thread (the blocked wait is interrupted)
+    def handler(signum: int, frame: object) -> None:
+        _start_watchdog(signum)
+        loop.call_soon_threadsafe(functools.partial(app.exit, return_code=128 + signum))
+
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, functools.partial(app.exit, return_code=128 + sig))
+        signal.signal(sig, handler)
+
+
+#: how long the orderly exit after SIGTERM/SIGHUP may take before the process ends anyway
+EXIT_GRACE = 1.5
+
+
+def _start_watchdog(sig: int) -> None:
+    """End the process with 128+sig if the orderly exit (like ``q``) has not finished within
+    EXIT_GRACE: a terminal gone under heavy redraw leaves the output thread blocked on a full
+    pty, and the orderly exit would wait for it forever. The kernel closes the QMP sockets."""
+    import os
+    import threading
+
+    def force() -> None:
+        os._exit(128 + sig)
+
+    watchdog = threading.Timer(EXIT_GRACE, force)
+    watchdog.daemon = True
+    watchdog.start()
 

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from qnetinspect.live import VmState
 from qnetinspect.models import Finding, Hub, NetClient, Severity, Topology
+from qnetinspect.report.escape import sanitize_topology, terminal
 from qnetinspect.tui.model import SEVERITY_MARK, VmView, mixes_nat_and_external
 
 SEVERITY_STYLE = {
@@ -79,9 +80,9 @@ def vm_label(vm: VmView, extra: tuple[Finding, ...] = ()) -> Text:
     elif vm.state is VmState.GONE:
         out.append(" GONE ", style="bold white on grey37")
         out.append(" ")
-    out.append(vm.label, style="bold")
+    out.append(terminal(vm.label), style="bold")
     if vm.label != vm.target:
-        out.append(f" ({vm.target})", style="dim")
+        out.append(f" ({terminal(vm.target)})", style="dim")
     out.append("  ")
     out.append_text(state_text(vm))
     counts = vm.counts(extra)
@@ -95,12 +96,12 @@ def vm_label(vm: VmView, extra: tuple[Finding, ...] = ()) -> Text:
 
 def client_text(c: NetClient) -> Text:
     """``e1000.0 nic e1000 52:54:00:12:34:56`` with the kind of backend spelled out."""
-    out = Text(c.name, style="bold")
-    out.append(f"  {c.type}", style=_type_style(c))
+    out = Text(terminal(c.name), style="bold")
+    out.append(f"  {terminal(c.type)}", style=_type_style(c))
     if c.is_nic:
-        details = " ".join(x for x in (c.model, c.mac) if x)
+        details = terminal(" ".join(x for x in (c.model, c.mac) if x))
     else:
-        details = c.info_raw
+        details = terminal(c.info_raw)
         kind = "NAT" if c.is_nat else "external" if c.is_external else ""
         if kind:
             out.append(f" [{kind}]", style=_type_style(c))
@@ -135,7 +136,7 @@ def hub_label(hub: Hub) -> Text:
 
 
 def port_label(name: str | None, peer: NetClient | None) -> Text:
-    out = Text(f"{name or 'port'} ", style="dim")
+    out = Text(f"{terminal(name or 'port')} ", style="dim")
     if peer is None:
         out.append("(no peer)", style="italic dim")
     else:
@@ -181,9 +182,9 @@ def diagram(topology: Topology, title: str | None = None) -> str:
 def detail_text(vm: VmView, hub_id: int | None = None, client: str | None = None) -> Text:
     """The detail pane: who the VM is, its state, then the diagram of the VM or one hub/pair."""
     out = Text()
-    out.append(vm.label, style="bold")
+    out.append(terminal(vm.label), style="bold")
     if vm.label != vm.target:
-        out.append(f"  {vm.target}", style="dim")
+        out.append(f"  {terminal(vm.target)}", style="dim")
     out.append("\n")
     out.append_text(state_text(vm))
     snap = vm.snapshot
@@ -192,13 +193,14 @@ def detail_text(vm: VmView, hub_id: int | None = None, client: str | None = None
             f"QEMU {snap.vm.qemu_version}" if snap.vm.qemu_version else "",
             f"status {snap.vm.status}" if snap.vm.status else "",
             f"pid {snap.vm.pid}" if snap.vm.pid else "",
+            f"managed by {snap.manager}" if snap.manager else "",
         ]
         line = "  ".join(x for x in facts if x)
         if line:
-            out.append(f"   {line}", style="dim")
+            out.append(f"   {terminal(line)}", style="dim")
     out.append("\n")
     if vm.error is not None:
-        out.append(f"{vm.error.kind}: {vm.error.message}\n", style="red")
+        out.append(f"{vm.error.kind}: {terminal(vm.error.message)}\n", style="red")
         if snap is not None and snap.topology is not None:
             out.append("last known network:\n", style="dim")
     topo = snap.topology if snap is not None else None
@@ -220,7 +222,7 @@ def detail_text(vm: VmView, hub_id: int | None = None, client: str | None = None
             part = Topology(clients=pair)
             title = f"{vm.label}: {client}"
     out.append("\n")
-    out.append(diagram(part, title))
+    out.append(diagram(sanitize_topology(part), terminal(title)))
     return out
 
 
@@ -232,12 +234,12 @@ def finding_text(f: Finding, why: str = "", fix: str = "") -> Text:
     """The finding, why it matters (rule docstring) and how to fix it."""
     out = severity_mark(f.severity)
     out.append(f" {f.rule}", style="bold")
-    out.append(f"  {f.target}", style="dim")
-    out.append(f"\n{f.message}\n")
+    out.append(f"  {terminal(f.target)}", style="dim")
+    out.append(f"\n{terminal(f.message)}\n")
     if why:
         out.append("Why it matters: ", style="bold")
         out.append(f"{why}\n")
     if f.fix or fix:
         out.append("How to fix: ", style="bold green")
-        out.append(f"{f.fix or fix}\n")
+        out.append(f"{terminal(f.fix or fix)}\n")
     return out

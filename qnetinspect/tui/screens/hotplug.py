@@ -42,6 +42,7 @@ from qnetinspect.hotplug.plan import (
 )
 from qnetinspect.hotplug.schema import parse_option
 from qnetinspect.models import Severity, Snapshot
+from qnetinspect.report.escape import markup, sanitize_topology, terminal, terminal_lines
 from qnetinspect.tui import render
 
 T = TypeVar("T")
@@ -104,9 +105,9 @@ class ConfirmChangeScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="hp-dialog"):
-            yield Label(f"Apply to {self.plan.target}? These commands will be sent:")
+            yield Label(f"Apply to {markup(self.plan.target)}? These commands will be sent:")
             with VerticalScroll(classes="hp-preview"):
-                yield Static(Text(format_plan(self.plan)), id="confirm-plan")
+                yield Static(Text(terminal_lines(format_plan(self.plan))), id="confirm-plan")
             with Horizontal(classes="hp-buttons"):
                 if self.plan.critical:
                     yield Button("Apply anyway (force)", variant="error", id="apply")
@@ -137,7 +138,7 @@ class HotplugScreen(ModalScreen[bool]):
         self.plan: Plan | None = None
 
     def show_error(self, message: str) -> None:
-        self.query_one("#error", Static).update(Text(message))
+        self.query_one("#error", Static).update(Text(terminal(message)))  # QEMU's text
 
     def action_cancel(self) -> None:
         self.dismiss(False)
@@ -173,9 +174,10 @@ class HotplugScreen(ModalScreen[bool]):
             self.show_error(str(exc))
             return
         if result.pending:
-            self.app.notify(f"{plan.wait_deleted}: unplug requested, not released yet")
+            waiting = markup(plan.wait_deleted or "")
+            self.app.notify(f"{waiting}: unplug requested, not released yet")
         else:
-            self.app.notify(f"{plan.action} applied to {plan.target}")
+            self.app.notify(f"{plan.action} applied to {markup(plan.target)}")
         self.dismiss(True)
 
 
@@ -184,7 +186,7 @@ class AddNetdevScreen(HotplugScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="hp-dialog"):
-            yield Label(f"Add a network backend to {self.target}")
+            yield Label(f"Add a network backend to {markup(self.target)}")
             with Horizontal(classes="hp-row"):
                 yield Label("backend")
                 yield Select(
@@ -298,7 +300,8 @@ class AddNetdevScreen(HotplugScreen):
             return
         self.plan = plan
         self.show_error("")
-        preview.update(Text(render.diagram(plan.after, title=f"after: {self.target}")))
+        preview.update(Text(render.diagram(sanitize_topology(plan.after),
+                                           title=terminal(f"after: {self.target}"))))
         findings.update(findings_text(plan))
 
     @on(Button.Pressed, "#review")
@@ -321,7 +324,7 @@ class RemoveNicScreen(HotplugScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="hp-dialog"):
-            yield Label(f"Remove NIC {self.nic_name} from {self.target}")
+            yield Label(f"Remove NIC {markup(self.nic_name)} from {markup(self.target)}")
             yield Checkbox("keep its netdev (only request the unplug)", id="keep")
             yield Static("", id="error", classes="hp-error")
             with VerticalScroll(classes="hp-preview"):
@@ -383,7 +386,7 @@ class LinkToggleScreen(HotplugScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="hp-dialog"):
-            yield Label(f"Link of {self.nic_name} on {self.target}")
+            yield Label(f"Link of {markup(self.nic_name)} on {markup(self.target)}")
             yield Static("", id="error", classes="hp-error")
             with VerticalScroll(classes="hp-preview"):
                 yield Static("", id="preview")
@@ -422,3 +425,4 @@ class LinkToggleScreen(HotplugScreen):
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.dismiss(False)
+

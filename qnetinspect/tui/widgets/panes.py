@@ -15,6 +15,7 @@ from textual.widgets import DataTable, RichLog, Static
 
 from qnetinspect.live import Change
 from qnetinspect.models import Finding
+from qnetinspect.report.escape import terminal
 from qnetinspect.tui import render
 
 #: the change log keeps this many lines and drops the oldest (memory stays flat over days)
@@ -94,7 +95,8 @@ class FindingsTable(DataTable[Text | str]):
             label = labels.get(f.target, f.target)
             # Text, not str: a str cell is parsed as markup, a thousand times over
             self.add_row(
-                render.severity_mark(f.severity), Text(label), Text(f.rule), Text(f.message),
+                render.severity_mark(f.severity), Text(terminal(label)), Text(f.rule),
+                Text(terminal(f.message)),
                 key=key,
             )
         if current is not None and current in self._keys:
@@ -134,10 +136,10 @@ class ChangeLog(RichLog):
                 out.append("\n")
             if stamp:
                 out.append(f"{stamp} ", style="dim")
-            out.append(f"{label}:", style="bold")
+            out.append(f"{terminal(label)}:", style="bold")
             for text, kind in summarize(changes):
                 style = {"appeared": "green", "disappeared": "red"}.get(kind, "yellow")
-                out.append(f" {text}", style=style)
+                out.append(f" {terminal(text)}", style=style)  # client names, finding text
         self.write(out)
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from qnetinspect.models import Finding
+from qnetinspect.report.escape import terminal
+from qnetinspect.targets import host_of_spec
 from qnetinspect.tui import render
 from qnetinspect.tui.messages import NodeChosen
 from qnetinspect.tui.model import NodeRef, VmView
@@ -32,9 +35,21 @@ class VmTree(Tree[NodeRef]):
         self.clear()
         self._vm_nodes.clear()
         self._expand = len(vms) <= EXPAND_UP_TO
+        # VMs of several hosts (libvirt:NAME@HOST, tcp:HOST:PORT) are grouped under their host
+        hosts = {vm.target: host_of_spec(vm.target) for vm in vms}
+        grouped = len(set(hosts.values())) > 1
+        parents: dict[str | None, TreeNode[NodeRef]] = {}
         for vm in vms:
             label = render.vm_label(vm, extras.get(vm.target, ()))
-            node = self.root.add(label, NodeRef(vm.target, "vm"))
+            parent = self.root
+            if grouped:
+                host = hosts[vm.target]
+                if host not in parents:
+                    parents[host] = self.root.add(
+                        Text(f"host {terminal(host)}" if host else "this host", style="bold"),
+                        None, expand=True)
+                parent = parents[host]
+            node = parent.add(label, NodeRef(vm.target, "vm"))
             self._vm_nodes[vm.target] = node
             self._fill(node, vm)
             if self._expand:
@@ -75,7 +90,9 @@ class VmTree(Tree[NodeRef]):
         topo = vm.snapshot.topology if vm.snapshot else None
         if topo is None:
             if vm.error is not None:
-                node.add_leaf(f"{vm.error.kind}: {vm.error.message}", NodeRef(vm.target, "error"))
+                # Text, not str: a str label is Textual markup, and a peer writes this message
+                text = Text(f"{vm.error.kind}: {terminal(vm.error.message)}")
+                node.add_leaf(text, NodeRef(vm.target, "error"))
             return
         for hub in topo.hubs:
             hub_node = node.add(render.hub_label(hub), NodeRef(vm.target, "hub", hub=hub.id))
