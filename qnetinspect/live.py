@@ -36,7 +36,6 @@ from qnetinspect.models import Finding, NetClient, Snapshot, TargetFailure, Topo
 from qnetinspect.qmp.transport import (
     Session,
     SessionFactory,
-    brief_session,
     open_session,
     qmp_session,
 )
@@ -509,10 +508,10 @@ class Watcher(_Base):
         self.timeout = timeout
         self.hold = hold
         self._reader = reader or default_reader
-        # hot-plug jobs and --hold need events (qemu.qmp); the refreshes of the default mode
-        # use the lean read-only client: its per-connection cost is paid on every refresh
+        # brief refreshes, hot-plug jobs and --hold all speak QMP through qemu.qmp (the
+        # project's QMP library; what that costs per refresh is in docs/performance.md)
         self._session_factory = session_factory or qmp_session
-        self._brief_factory = session_factory or brief_session
+        self._brief_factory = session_factory or qmp_session
         self._backoff = backoff
         self._expand = expand
         self._expand_wake = anyio.Event()

@@ -88,13 +88,6 @@ def qmp_session(address: QmpAddress, target: str, timeout: float) -> Session:
     return QmpSession(address, timeout=timeout, target=target)
 
 
-def brief_session(address: QmpAddress, target: str, timeout: float) -> Session:
-    """The lean session factory for read-only brief sessions (no events)."""
-    from qnetinspect.qmp.brief import BriefSession
-
-    return BriefSession(address, timeout=timeout, target=target)
-
-
 def process_stopped(pid: int | None) -> bool:
     """True when ``pid`` is a stopped (SIGSTOP) or traced process; False when unknown."""
     if pid is None:
