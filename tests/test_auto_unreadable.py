@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 from conftest import run_cli
@@ -27,6 +29,12 @@ def test_auto_names_a_qemu_without_a_qmp_monitor(
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
+        # discovery reads /proc/PID/cmdline: wait until the child has exec'd QEMU
+        deadline = time.monotonic() + 30
+        cmdline = Path(f"/proc/{proc.pid}/cmdline")
+        while name.encode() not in cmdline.read_bytes():
+            assert time.monotonic() < deadline, "QEMU did not start"
+            time.sleep(0.02)
         code, out, _ = run_cli(capsys, "check", "auto", "--format", "json")
         (target,) = [t for t in json.loads(out)["targets"] if t["vm"]["name"] == name]
         assert target["error"]["kind"] == "no-monitor", target
