@@ -44,6 +44,11 @@ def test_terminal_escapes_every_control_and_keeps_plain_text() -> None:
     assert escape.dot('a"b\n') == '"a\\"b\\\\n"'
     assert escape.mermaid('a"b') == '"a#quot;b"'
     assert escape.markup("[/oops]") == "\\[/oops]"
+    from rich.markup import render
+
+    # shown as written: a name's backslash is not doubled, an escaped control stays visible
+    assert render(escape.markup("a\\b[x]")).plain == "a\\b[x]"
+    assert render(escape.markup(f"v{OSC}")).plain == "v\\x1b]0;pwned\\x07"
 
 
 @pytest.mark.qemu

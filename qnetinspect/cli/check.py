@@ -101,15 +101,6 @@ def inspect_all(
     return done.snapshots, done.findings, done.duration, done.config
 
 
-def guarded_evaluate(
-    snapshots: list[Snapshot], config: Config | None, *, check_fixes: bool = True
-) -> tuple[list[Snapshot], list[Finding]]:
-    """``qnetinspect.service.guarded_evaluate`` (kept here for its callers)."""
-    from qnetinspect.service import guarded_evaluate as evaluate
-
-    return evaluate(snapshots, config, check_fixes=check_fixes)
-
-
 def _read_stdin() -> str:
     from qnetinspect.errors import InputError
 
@@ -124,47 +115,6 @@ def _read_stdin() -> str:
                            sys.stdin.read().encode("utf-8", "surrogateescape"))
     except OSError as exc:
         raise InputError("stdin", f"cannot read: {exc}") from exc
-
-
-def run_gather(targets: Any, *, timeout: float, concurrency: int,
-               stdin_text: str | None) -> list[Snapshot]:
-    """``inventory.gather`` on a fresh event loop, with asyncio's stray noise kept off stderr."""
-    import asyncio
-    import gc
-    import logging
-
-    from qnetinspect.inventory import gather
-
-    # A peer that drops the connection makes asyncio log "socket.send() raised exception" and
-    # qemu.qmp leave a finished future unread; the target's error kind already says it.
-    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-
-    # Everything imported so far lives as long as the process: leave it out of the garbage
-    # collector's passes (3% fewer instructions for 60 VMs, docs/performance.md).
-    gc.freeze()
-
-    async def main() -> list[Snapshot]:
-        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: None)
-        return await gather(targets, timeout=timeout, concurrency=concurrency,
-                            stdin_text=stdin_text)
-
-    return asyncio.run(main())
-
-
-def document(
-    snapshots: Sequence[Snapshot], findings: Sequence[Finding], **top: Any
-) -> dict[str, Any]:
-    """The JSON document: ``{"schema": 1, **top, "targets": [...], "findings": [...]}``."""
-    from qnetinspect.report.json import SCHEMA, finding_to_dict, snapshot_to_dict
-
-    targets = []
-    for s in snapshots:
-        d = snapshot_to_dict(s, [f for f in findings if f.target == s.target])
-        d["vm"]["pid"] = s.vm.pid
-        d["live"] = s.live
-        targets.append(d)
-    return {"schema": SCHEMA, **top, "targets": targets,
-            "findings": [finding_to_dict(f) for f in findings]}
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -192,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         registry = build_registry(snapshots, findings, state=v.state, duration=duration)
         text = render_prometheus(registry)
     elif args.format == "json":
-        from qnetinspect.report.json import render
+        from qnetinspect.report.json import document, render
 
         doc = document(snapshots, findings, status=v.name.lower(), summary={
             "vms": v.vms, "unreachable": len(v.unreachable), **v.counts,

@@ -48,7 +48,8 @@ def _print_coloured(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qnetinspect.cli.check import document, inspect_all
+    from qnetinspect.cli.check import inspect_all
+    from qnetinspect.report.json import document
 
     snapshots, findings, _, _ = inspect_all(
         args.targets, config_path=args.config, timeout=args.timeout,

@@ -14,7 +14,8 @@ reach us verbatim, and a peer writes its own error text. Each output gets one fu
 
 JSON stays exact (``json.dumps`` escapes everything itself). ``sanitize_snapshots`` and
 ``sanitize_findings`` apply ``terminal`` to every string of the models before a text renderer
-sees them, so each renderer needs no care of its own. Stdlib only (``check`` stays light).
+sees them, so each renderer needs no care of its own. Stdlib only, but for ``markup``, which
+imports Rich when called (``check`` stays light).
 """
 
 from __future__ import annotations
@@ -110,8 +111,12 @@ def mermaid(text: str) -> str:
 
 
 def markup(text: str) -> str:
-    """For a Textual/Rich markup string: no control characters, and ``[`` opens no tag."""
-    return terminal(text).replace("\\", "\\\\").replace("[", "\\[")
+    """For a Textual/Rich markup string: no control characters, and ``[`` opens no tag (Rich's
+    own escape: it leaves a backslash alone unless it precedes a tag, so ``a\\b`` still shows
+    one backslash)."""
+    from rich.markup import escape  # only the TUI renders markup: `check` never imports rich
+
+    return escape(terminal(text))
 
 
 # ----------------------------------------------------------------------------- models
