@@ -3,8 +3,8 @@
 It imports only asyncio, json and sys (no argparse, no statistics), does no parsing, no rules, no
 error mapping, and prints one summary line instead of a document. Two modes:
 
-- ``same SOCKET...``: the reads ``qnetinspect check`` does (greeting, qmp_capabilities, the 8
-  pipelined queries, then ``netdev``/``mac`` of every peripheral child that can be a NIC);
+- ``same SOCKET...``: the reads ``qnetinspect check`` does (greeting, qmp_capabilities, the 6
+  pipelined queries, then ``netdev``/``mac`` of every peripheral child; the fleet has only NICs);
 - ``four SOCKET...``: only the four reads the mission needs (name, version, ``info network``,
   ``info usernet``), pipelined after the negotiation.
 """
@@ -15,15 +15,13 @@ import sys
 
 SAME = [
     ("query-name", None),
-    ("query-version", None),
     ("query-status", None),
     ("human-monitor-command", {"command-line": "info network"}),
     ("human-monitor-command", {"command-line": "info usernet"}),
     ("qom-list", {"path": "/machine/peripheral"}),
     ("qom-list", {"path": "/machine/peripheral-anon"}),
-    ("query-rx-filter", None),
 ]
-FOUR = [SAME[0], SAME[1], SAME[3], SAME[4]]
+FOUR = [SAME[0], ("query-version", None), SAME[2], SAME[3]]
 
 
 async def batch(reader, writer, commands, first_id):
@@ -57,7 +55,7 @@ async def one(path, mode):
         children = [
             base + "/" + p["name"]
             for base, listing in zip(("/machine/peripheral", "/machine/peripheral-anon"),
-                                     first[5:7], strict=True)
+                                     first[4:6], strict=True)
             if isinstance(listing, list)
             for p in listing
             if str(p.get("type", "")).startswith("child<")

@@ -324,7 +324,6 @@ class Snapshot:
     topology: Topology | None = None
     usernet: tuple[UsernetForward, ...] = ()
     qom_nics: tuple[QomNic, ...] = ()
-    rx_filters: tuple[Mapping[str, object], ...] = field(default=(), hash=False)
     info_network_raw: str | None = None
     error: TargetFailure | None = None
     live: bool = True  # False for saved text (file:, -): rules needing QMP data say so
