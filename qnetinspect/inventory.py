@@ -23,7 +23,7 @@ import contextlib
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -231,12 +231,14 @@ def _status(reply: Any) -> str | None:
 
 # ----------------------------------------------------------------------------- one target
 async def inspect_target(
-    target: Target, *, timeout: float = 5.0, stdin_text: str | None = None
+    target: Target, *, timeout: float = 5.0, stdin_text: str | None = None,
+    on_contact: Callable[[], None] | None = None,
 ) -> Snapshot:
     """Inspect one target; never raises TargetError (it becomes ``Snapshot.error``).
 
     The whole inspection of a live target is bounded by about ``timeout`` seconds: the connect
     and the greeting each get ``timeout``, the commands get what is left of it.
+    ``on_contact`` is called when a live target's session is open (then the rest is waiting).
     Cancellation from outside propagates.
     """
     if target.kind == "stdin":
@@ -255,10 +257,12 @@ async def inspect_target(
     if target.kind == "unreadable":
         return Snapshot(target=target.spec, vm=VmInfo(name=target.name, pid=target.pid),
                         error=TargetFailure("no-monitor", target.reason or "no usable monitor"))
-    return await _inspect_live(target, timeout)
+    return await _inspect_live(target, timeout, on_contact)
 
 
-async def _inspect_live(target: Target, timeout: float) -> Snapshot:
+async def _inspect_live(
+    target: Target, timeout: float, on_contact: Callable[[], None] | None = None
+) -> Snapshot:
     assert target.address is not None
     failed: TargetFailure | None = None
     snapshot: Snapshot | None = None
@@ -278,6 +282,8 @@ async def _inspect_live(target: Target, timeout: float) -> Snapshot:
                                             timeout=timeout, factory=factory)
                 assert isinstance(opened, QmpSession)
                 session = opened
+                if on_contact is not None:
+                    on_contact()
                 try:
                     left = max(timeout - _elapsed(scope, timeout), 0.05)
                     snapshot = await read_snapshot(
@@ -418,11 +424,13 @@ async def gather(
     timeout: float = 5.0,
     concurrency: int = 128,
     stdin_text: str | None = None,
+    on_contact: Callable[[], None] | None = None,
 ) -> list[Snapshot]:
     """Inspect every target concurrently; results in target order, one per target.
 
     At most ``concurrency`` sessions are open at once; each inspection is bounded by about
-    ``timeout``; one VM's failure never affects the others.
+    ``timeout``; one VM's failure never affects the others. ``on_contact``: see
+    ``inspect_target``.
     """
     results: list[Snapshot | None] = [None] * len(targets)
     limiter = anyio.CapacityLimiter(max(1, concurrency))
@@ -430,7 +438,8 @@ async def gather(
     async def one(i: int, t: Target) -> None:
         async with limiter:
             try:
-                results[i] = await inspect_target(t, timeout=timeout, stdin_text=stdin_text)
+                results[i] = await inspect_target(t, timeout=timeout, stdin_text=stdin_text,
+                                                  on_contact=on_contact)
             except Exception as exc:  # a bug met this target: the others are still reported
                 message = f"{type(exc).__name__}: {exc}"
                 results[i] = Snapshot(

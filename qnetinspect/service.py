@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 from qnetinspect.errors import UsageError
 
 if TYPE_CHECKING:
+    import threading
+
     from qnetinspect.config import Config
     from qnetinspect.live import Watcher
     from qnetinspect.models import Finding, Snapshot
@@ -63,10 +65,12 @@ def inspect(
     check_fixes: bool = True,
     connect: str | None = None,
     monitor: bool = True,
+    warm: Sequence[str] = (),
 ) -> Inspection:
     """Expand ``specs`` (none: the config's targets), read every VM once in brief sessions and
     evaluate the rules. ``read_stdin`` reads the text of a ``-`` target; ``check_fixes``: verify
-    each finding's fix (``qnetinspect.rules.evaluate``; off for outputs that print no fix).
+    each finding's fix (``qnetinspect.rules.evaluate``; off for outputs that print no fix);
+    ``warm``: modules the caller needs after the reads (its report), imported while they run.
 
     Raises UsageError (bad target, no target, bad config) and InputError (stdin unreadable).
     """
@@ -87,6 +91,7 @@ def inspect(
         timeout=timeout if timeout is not None else config.timeout,
         concurrency=concurrency if concurrency is not None else config.concurrency,
         stdin_text=stdin_text,
+        warm=("qnetinspect.rules", *warm),
     )
     duration = time.monotonic() - started
     snapshots, findings = guarded_evaluate(snapshots, config, check_fixes=check_fixes)
@@ -125,9 +130,12 @@ def guarded_evaluate(
 
 
 def run_gather(
-    targets: Sequence[Target], *, timeout: float, concurrency: int, stdin_text: str | None
+    targets: Sequence[Target], *, timeout: float, concurrency: int, stdin_text: str | None,
+    warm: Sequence[str] = (),
 ) -> list[Snapshot]:
-    """``inventory.gather`` on a fresh event loop, with asyncio's stray noise kept off stderr."""
+    """``inventory.gather`` on a fresh event loop, with asyncio's stray noise kept off stderr.
+
+    ``warm``: modules imported in a thread meanwhile (see ``_Warmer``)."""
     import asyncio
     import gc
     import logging
@@ -142,12 +150,59 @@ def run_gather(
     # collector's passes (3% fewer instructions for 60 VMs, docs/performance.md).
     gc.freeze()
 
+    warmer = _Warmer(warm)
+
     async def main() -> list[Snapshot]:
         asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: None)
         return await gather(targets, timeout=timeout, concurrency=concurrency,
-                            stdin_text=stdin_text)
+                            stdin_text=stdin_text, on_contact=warmer.start if warm else None)
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    finally:
+        warmer.join()
+
+
+class _Warmer:
+    """Imports modules in a thread while the event loop waits for the QEMUs.
+
+    The reads leave this process idle most of the time (every QEMU answers in turn, and a host
+    has few cores), while the rules and the report cost ~30 ms of imports afterwards, when
+    nothing else can run: done meanwhile, the time is not added to the run's
+    (docs/performance.md). Started at the first open session (``start``), not before: until the
+    connections are made, the thread would only take the interpreter from them. A module that
+    fails to import here fails again, with its error, where it is used. The switch interval is
+    shortened meanwhile so that the event loop, woken by a reply, gets the interpreter back
+    within a millisecond, not Python's default 5 ms.
+    """
+
+    def __init__(self, modules: Sequence[str]) -> None:
+        self._modules = tuple(dict.fromkeys(modules))
+        self._thread: threading.Thread | None = None
+        self._interval = sys.getswitchinterval()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        import threading
+
+        sys.setswitchinterval(0.001)
+        self._thread = threading.Thread(target=self._run, name="qnetinspect-warm", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import importlib
+
+        for name in self._modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the user of the module imports it again and reports it
+                continue
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            sys.setswitchinterval(self._interval)
 
 
 def watch(

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from qnetinspect.models import Finding, Snapshot
 
 FORMATS = ("nagios", "json", "prometheus")
+#: what each format needs after the reads (imported while they run)
+_REPORT_MODULE = {"nagios": "qnetinspect.report.nagios", "json": "qnetinspect.report.json",
+                  "prometheus": "qnetinspect.report.prometheus"}
 
 
 def _positive_float(text: str) -> float:
@@ -87,7 +90,7 @@ def register(sub: Any) -> None:
 def inspect_all(
     specs: Sequence[str], *, config_path: str | None, timeout: float | None,
     concurrency: int | None, connect: str | None = None, monitor: bool = True,
-    check_fixes: bool = True,
+    check_fixes: bool = True, warm: Sequence[str] = (),
 ) -> tuple[list[Snapshot], list[Finding], float, Config]:
     """Expand targets, inspect them all, evaluate the rules; returns the wall time too.
 
@@ -97,7 +100,7 @@ def inspect_all(
 
     done = inspect(specs, config_path=config_path, timeout=timeout, concurrency=concurrency,
                    connect=connect, monitor=monitor, read_stdin=_read_stdin,
-                   check_fixes=check_fixes)
+                   check_fixes=check_fixes, warm=warm)
     return done.snapshots, done.findings, done.duration, done.config
 
 
@@ -132,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         args.targets, config_path=args.config, timeout=args.timeout,
         concurrency=args.concurrency, connect=args.connect, monitor=not args.no_monitor,
         check_fixes=args.format == "json",  # the others print none
+        warm=("qnetinspect.report.nagios", _REPORT_MODULE[args.format]),
     )
     v = verdict(snapshots, findings, unreachable=args.unreachable)
     if args.format == "prometheus":
